@@ -1,0 +1,147 @@
+package regstore
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"path"
+	"time"
+)
+
+// WriteFS is the write side of a backend. The read side is the embedded
+// [fs.FS]; the [fs.StatFS], [fs.ReadDirFS] and [fs.ReadFileFS] upgrades are
+// used when present.
+//
+// The contract is the smallest one that content-addressed, atomic writes
+// need, and it suits an object store that has no rename:
+//
+//   - Create returns a [FileWriter] for name. Nothing is visible at name
+//     until Commit returns nil; a reader sees either the old content or the
+//     whole new content, never a part. Commit replaces an existing file.
+//     Parent directories are created as needed (an object store has none to
+//     create); Cancel, or a failed Commit, removes again those that Create
+//     made and that are still empty, so a failed write leaves the tree as it
+//     was. Create fails with an error wrapping [fs.ErrInvalid] when name is
+//     not a valid [fs.ValidPath] or is ".".
+//   - Remove deletes a file or an empty directory. A missing name is an
+//     error wrapping [fs.ErrNotExist]; a non-empty directory is an error
+//     wrapping [fs.ErrExist].
+//
+// Every error is an [*fs.PathError] naming the operation and the path.
+// Optional upgrades are found by type assertion: [RenameFS], [RemoveAllFS],
+// [LinkFS] and [ChtimesFS].
+type WriteFS interface {
+	fs.FS
+	Create(name string) (FileWriter, error)
+	Remove(name string) error
+}
+
+// FileWriter receives the content of one file. Exactly one of Commit or
+// Cancel must be called; after either, the writer is unusable.
+type FileWriter interface {
+	io.Writer
+	// Commit makes the written bytes durable and then publishes them at the
+	// writer's name in one atomic step.
+	Commit() error
+	// Cancel discards the written bytes. The name is left as it was.
+	Cancel() error
+}
+
+// RenameFS is an optional upgrade: Rename moves oldname to newname in one
+// atomic step, replacing a file at newname and creating its parent
+// directories as needed. Stores fall back to copy-then-remove without it.
+type RenameFS interface {
+	WriteFS
+	Rename(oldname, newname string) error
+}
+
+// RemoveAllFS is an optional upgrade: RemoveAll deletes name and everything
+// below it. A missing name is not an error. Stores fall back to a walk that
+// removes files bottom-up without it.
+type RemoveAllFS interface {
+	WriteFS
+	RemoveAll(name string) error
+}
+
+// LinkFS is an optional upgrade: Link makes newname a hard link to the file
+// oldname (zero-copy import). An existing newname is an error wrapping
+// [fs.ErrExist]; parent directories of newname are created as needed.
+type LinkFS interface {
+	WriteFS
+	Link(oldname, newname string) error
+}
+
+// ChtimesFS is an optional upgrade: Chtimes sets the modification time of a
+// file. It exists for tests of age-based tools (garbage-collection grace
+// windows, upload purging).
+type ChtimesFS interface {
+	WriteFS
+	Chtimes(name string, mtime time.Time) error
+}
+
+// checkPath reports whether name is a path a writer may create or change.
+func checkPath(op, name string) error {
+	if !fs.ValidPath(name) || name == "." {
+		return &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	return nil
+}
+
+// rename moves oldname to newname with the backend's Rename when it has one,
+// and otherwise by copying through a FileWriter and removing oldname.
+func rename(w WriteFS, oldname, newname string) error {
+	if r, ok := w.(RenameFS); ok {
+		return r.Rename(oldname, newname)
+	}
+	src, err := w.Open(oldname)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	if err := copyToFile(w, newname, src); err != nil {
+		return err
+	}
+	return w.Remove(oldname)
+}
+
+// copyToFile publishes everything r yields at name.
+func copyToFile(w WriteFS, name string, r io.Reader) error {
+	fw, err := w.Create(name)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(fw, r); err != nil {
+		return errors.Join(err, fw.Cancel())
+	}
+	return fw.Commit()
+}
+
+// removeAll deletes name and everything below it, with the backend's
+// RemoveAll when it has one. A missing name is not an error.
+func removeAll(w WriteFS, name string) error {
+	if r, ok := w.(RemoveAllFS); ok {
+		return r.RemoveAll(name)
+	}
+	fi, err := fs.Stat(w, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		entries, err := fs.ReadDir(w, name)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if err := removeAll(w, path.Join(name, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := w.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

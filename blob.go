@@ -1,0 +1,232 @@
+package regstore
+
+import (
+	"crypto/rand"
+	_ "crypto/sha256" // go-digest v1.0.0 does not register its hashes
+	_ "crypto/sha512"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"path"
+
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// mediaTypeOctetStream is what the registry reports for every blob: media
+// types are not stored on disk.
+const mediaTypeOctetStream = "application/octet-stream"
+
+// copyBufferSize is the chunk size of blob writes and re-hashes.
+const copyBufferSize = 1 << 20
+
+// Blob is the data of one blob in a store: a file at
+// blobs/<alg>/<hex[:2]>/<hex>/data whose content hashes to its digest.
+// A Blob is obtained from [Store.Blob], [Store.PutBlob] or a repository, and
+// describes what was there when it was obtained.
+type Blob struct {
+	s    *Store
+	desc v1.Descriptor
+}
+
+// Digest is the blob's (canonical) digest.
+func (b *Blob) Digest() digest.Digest { return b.desc.Digest }
+
+// Size is the blob's length in bytes.
+func (b *Blob) Size() int64 { return b.desc.Size }
+
+// Descriptor describes the blob with the media type the registry reports
+// for blobs, application/octet-stream.
+func (b *Blob) Descriptor() v1.Descriptor { return b.desc }
+
+// Path is the backend path of the blob's data file.
+func (b *Blob) Path() string { return b.s.layout.BlobData(b.desc.Digest) }
+
+// Open opens the blob's data for reading. Seek fails with an error wrapping
+// [errors.ErrUnsupported] on a backend whose files cannot seek.
+func (b *Blob) Open() (io.ReadSeekCloser, error) {
+	f, err := b.s.fsys.Open(b.Path())
+	if err != nil {
+		return nil, &Error{Op: "open blob", Reference: b.desc.Digest.String(), Path: b.Path(), Err: err}
+	}
+	if rs, ok := f.(io.ReadSeekCloser); ok {
+		return rs, nil
+	}
+	return noSeek{f}, nil
+}
+
+type noSeek struct{ fs.File }
+
+func (noSeek) Seek(int64, int) (int64, error) {
+	return 0, fmt.Errorf("seek: %w", errors.ErrUnsupported)
+}
+
+// Verify re-reads the blob and checks its digest and size. A mismatch is an
+// error wrapping [ErrDigestMismatch] or [ErrSizeMismatch].
+func (b *Blob) Verify() error {
+	f, err := b.Open()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := b.desc.Digest.Algorithm().Hash()
+	n, err := io.CopyBuffer(h, f, make([]byte, copyBufferSize))
+	if err != nil {
+		return &Error{Op: "verify blob", Reference: b.desc.Digest.String(), Path: b.Path(), Err: err}
+	}
+	if got := digest.NewDigest(b.desc.Digest.Algorithm(), h); got != b.desc.Digest {
+		return &Error{Op: "verify blob", Reference: b.desc.Digest.String(), Path: b.Path(),
+			Err: fmt.Errorf("%w: content hashes to %s", ErrDigestMismatch, got)}
+	}
+	if n != b.desc.Size {
+		return &Error{Op: "verify blob", Reference: b.desc.Digest.String(), Path: b.Path(),
+			Err: fmt.Errorf("%w: read %d bytes, stat said %d", ErrSizeMismatch, n, b.desc.Size)}
+	}
+	return nil
+}
+
+// Blob returns the blob with digest d if its data exists in the store.
+// Blob data is always stored under the canonical (sha256) digest, so a
+// digest of another algorithm is only found through a repository link.
+// A missing blob is an error wrapping [fs.ErrNotExist].
+func (s *Store) Blob(d digest.Digest) (*Blob, error) {
+	if err := ValidateDigest(d); err != nil {
+		return nil, &Error{Op: "stat blob", Reference: string(d), Err: err}
+	}
+	return s.statBlob(d)
+}
+
+// statBlob is Blob for a validated digest.
+func (s *Store) statBlob(d digest.Digest) (*Blob, error) {
+	p := s.layout.BlobData(d)
+	fi, err := fs.Stat(s.fsys, p)
+	if err == nil && fi.IsDir() {
+		// The registry logs a directory here as corruption and reports
+		// the blob unknown.
+		err = fmt.Errorf("data is a directory: %w", fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, &Error{Op: "stat blob", Reference: d.String(), Path: p, Err: err}
+	}
+	return &Blob{s: s, desc: v1.Descriptor{MediaType: mediaTypeOctetStream, Digest: d, Size: fi.Size()}}, nil
+}
+
+// PutBlob stores the content read from r and returns its blob. The content
+// is hashed in the same pass that writes it and is published at its final
+// path only after it checks out, so a reader never sees a partial or wrong
+// blob.
+//
+// want, if not empty, is the digest the content must have, and size, if not
+// negative, its length; a mismatch is an error wrapping [ErrDigestMismatch]
+// or [ErrSizeMismatch] and leaves the tree unchanged. Data is stored under
+// the canonical sha256 digest whatever want's algorithm. When want is a
+// sha256 digest whose data already exists, PutBlob succeeds at once without
+// reading r (content addressing, as the registry does).
+func (s *Store) PutBlob(r io.Reader, want digest.Digest, size int64) (*Blob, error) {
+	w, err := s.writer("put blob", "", string(want))
+	if err != nil {
+		return nil, err
+	}
+	if want != "" {
+		if err := ValidateDigest(want); err != nil {
+			return nil, &Error{Op: "put blob", Reference: string(want), Err: err}
+		}
+		if want.Algorithm() == digest.Canonical {
+			if b, err := s.statBlob(want); err == nil {
+				if size >= 0 && b.Size() != size {
+					return nil, &Error{Op: "put blob", Reference: want.String(), Path: b.Path(),
+						Err: fmt.Errorf("%w: stored blob has %d bytes, expected %d", ErrSizeMismatch, b.Size(), size)}
+				}
+				return b, nil
+			}
+			return s.putBlobAt(w, s.layout.BlobData(want), r, want, size)
+		}
+	}
+	// The final path is known only at the end: stage the content, then
+	// move it into place.
+	staging := path.Join(s.layout.Blobs(), "staging-"+rand.Text()+".tmp")
+	b, err := s.putBlobAt(w, staging, r, want, size)
+	if err != nil {
+		return nil, err
+	}
+	final := s.layout.BlobData(b.Digest())
+	if existing, err := s.statBlob(b.Digest()); err == nil {
+		return existing, removeFile(w, staging)
+	}
+	if err := rename(w, staging, final); err != nil {
+		return nil, errors.Join(&Error{Op: "put blob", Reference: b.Digest().String(), Path: final, Err: err}, removeFile(w, staging))
+	}
+	return b, nil
+}
+
+// putBlobAt writes r to name, verifying it against want and size, and
+// commits it only if it checks out.
+func (s *Store) putBlobAt(w WriteFS, name string, r io.Reader, want digest.Digest, size int64) (_ *Blob, err error) {
+	fail := func(e error) error {
+		return &Error{Op: "put blob", Reference: string(want), Path: name, Err: e}
+	}
+	fw, err := w.Create(name)
+	if err != nil {
+		return nil, fail(err)
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, fw.Cancel())
+		}
+	}()
+	canonical := digest.Canonical.Hash()
+	hashes := []hash.Hash{canonical}
+	if want != "" && want.Algorithm() != digest.Canonical {
+		hashes = append(hashes, want.Algorithm().Hash())
+	}
+	if size >= 0 {
+		r = io.LimitReader(r, size+1) // one byte more reveals overlong input
+	}
+	n, err := copyHashed(fw, r, hashes)
+	if err != nil {
+		return nil, fail(err)
+	}
+	if size >= 0 && n != size {
+		return nil, fail(fmt.Errorf("%w: read %d bytes, expected %d", ErrSizeMismatch, n, size))
+	}
+	got := digest.NewDigest(digest.Canonical, canonical)
+	if want != "" {
+		check := got
+		if len(hashes) > 1 {
+			check = digest.NewDigest(want.Algorithm(), hashes[1])
+		}
+		if check != want {
+			return nil, fail(fmt.Errorf("%w: content hashes to %s, expected %s", ErrDigestMismatch, check, want))
+		}
+	}
+	if err := fw.Commit(); err != nil {
+		return nil, fail(err)
+	}
+	return &Blob{s: s, desc: v1.Descriptor{MediaType: mediaTypeOctetStream, Digest: got, Size: n}}, nil
+}
+
+// copyHashed copies r to w and feeds every byte to each hash, in one pass.
+func copyHashed(w io.Writer, r io.Reader, hashes []hash.Hash) (int64, error) {
+	buf := make([]byte, copyBufferSize)
+	var n int64
+	for {
+		k, rerr := r.Read(buf)
+		if k > 0 {
+			for _, h := range hashes {
+				h.Write(buf[:k])
+			}
+			if _, err := w.Write(buf[:k]); err != nil {
+				return n, err
+			}
+			n += int64(k)
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}

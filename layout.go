@@ -1,0 +1,222 @@
+package regstore
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// DefaultLayoutRoot is the path, below the registry's rootdirectory, of the
+// v2 layout. The registry cannot be configured to use another.
+const DefaultLayoutRoot = "docker/registry/v2"
+
+// MaxNameLength is the longest repository name the v3 registry accepts.
+const MaxNameLength = 255
+
+// Layout builds every path of the v2 storage layout. It is the only place
+// in this package that joins path strings. All paths are slash-separated
+// and unrooted ([fs.ValidPath]), relative to the backend's root:
+//
+//	<root>/blobs/<alg>/<hex[:2]>/<hex>/data
+//	<root>/repositories/<name>/_layers/<alg>/<hex>/link
+//	<root>/repositories/<name>/_manifests/revisions/<alg>/<hex>/link
+//	<root>/repositories/<name>/_manifests/tags/<tag>/current/link
+//	<root>/repositories/<name>/_manifests/tags/<tag>/index/<alg>/<hex>/link
+//	<root>/repositories/<name>/_uploads/<id>/data
+//	<root>/repositories/<name>/_uploads/<id>/startedat
+//	<root>/repositories/<name>/_uploads/<id>/hashstates/<alg>/<offset>
+//
+// Methods that take a name, tag or digest expect it validated
+// ([ValidateName], [ValidateTag], [ValidateDigest]); Store and Repository
+// validate at their boundary before they call here.
+type Layout struct {
+	root string
+}
+
+// NewLayout returns the layout whose v2 directory is root ("." when the
+// backend's root is the v2 directory itself).
+func NewLayout(root string) (Layout, error) {
+	if !fs.ValidPath(root) {
+		return Layout{}, &Error{Op: "layout", Path: root, Err: fmt.Errorf("root is not a valid unrooted slash path: %w", fs.ErrInvalid)}
+	}
+	return Layout{root: root}, nil
+}
+
+// Root is the path of the v2 directory.
+func (l Layout) Root() string { return l.root }
+
+// Blobs is the directory holding all blob data.
+func (l Layout) Blobs() string { return path.Join(l.root, "blobs") }
+
+// BlobDir is the directory of one blob: blobs/<alg>/<hex[:2]>/<hex>.
+func (l Layout) BlobDir(d digest.Digest) string {
+	hex := d.Encoded()
+	return path.Join(l.root, "blobs", algDir(d.Algorithm()), hex[:2], hex)
+}
+
+// BlobData is the data file of one blob.
+func (l Layout) BlobData(d digest.Digest) string { return path.Join(l.BlobDir(d), "data") }
+
+// Repositories is the directory holding every repository.
+func (l Layout) Repositories() string { return path.Join(l.root, "repositories") }
+
+// Repository is the directory of one repository.
+func (l Layout) Repository(name string) string { return path.Join(l.root, "repositories", name) }
+
+// Layers is a repository's _layers directory.
+func (l Layout) Layers(name string) string { return path.Join(l.Repository(name), "_layers") }
+
+// LayerLink is the _layers link that makes a blob visible in a repository.
+func (l Layout) LayerLink(name string, d digest.Digest) string {
+	return path.Join(l.Layers(name), algDir(d.Algorithm()), d.Encoded(), "link")
+}
+
+// Manifests is a repository's _manifests directory; its presence is what
+// makes a directory a repository for the v3 registry.
+func (l Layout) Manifests(name string) string { return path.Join(l.Repository(name), "_manifests") }
+
+// Revisions is the directory of a repository's manifest revision links.
+func (l Layout) Revisions(name string) string { return path.Join(l.Manifests(name), "revisions") }
+
+// RevisionDir is the directory of one revision link.
+func (l Layout) RevisionDir(name string, d digest.Digest) string {
+	return path.Join(l.Revisions(name), algDir(d.Algorithm()), d.Encoded())
+}
+
+// RevisionLink is the link that makes a manifest visible in a repository.
+func (l Layout) RevisionLink(name string, d digest.Digest) string {
+	return path.Join(l.RevisionDir(name, d), "link")
+}
+
+// Tags is the directory holding a repository's tags.
+func (l Layout) Tags(name string) string { return path.Join(l.Manifests(name), "tags") }
+
+// Tag is the directory of one tag.
+func (l Layout) Tag(name, tag string) string { return path.Join(l.Tags(name), tag) }
+
+// TagCurrent is the link naming the manifest a tag points at.
+func (l Layout) TagCurrent(name, tag string) string {
+	return path.Join(l.Tag(name, tag), "current", "link")
+}
+
+// TagIndex is the directory of a tag's history.
+func (l Layout) TagIndex(name, tag string) string { return path.Join(l.Tag(name, tag), "index") }
+
+// TagIndexEntry is the directory of one entry of a tag's history.
+func (l Layout) TagIndexEntry(name, tag string, d digest.Digest) string {
+	return path.Join(l.TagIndex(name, tag), algDir(d.Algorithm()), d.Encoded())
+}
+
+// TagIndexLink records that a tag has pointed at a manifest.
+func (l Layout) TagIndexLink(name, tag string, d digest.Digest) string {
+	return path.Join(l.TagIndexEntry(name, tag, d), "link")
+}
+
+// Uploads is a repository's _uploads directory.
+func (l Layout) Uploads(name string) string { return path.Join(l.Repository(name), "_uploads") }
+
+// Upload is the directory of one upload session.
+func (l Layout) Upload(name, id string) string { return path.Join(l.Uploads(name), id) }
+
+// UploadData is the partial data of an upload session.
+func (l Layout) UploadData(name, id string) string { return path.Join(l.Upload(name, id), "data") }
+
+// UploadStartedAt holds an upload's start time (RFC 3339, UTC, seconds).
+func (l Layout) UploadStartedAt(name, id string) string {
+	return path.Join(l.Upload(name, id), "startedat")
+}
+
+// UploadHashStates is the directory of an upload's saved hash states.
+func (l Layout) UploadHashStates(name, id string) string {
+	return path.Join(l.Upload(name, id), "hashstates")
+}
+
+// Staging is where blobs whose digest is not yet known are written before
+// they are moved to their final path. The registry never looks there.
+func (l Layout) Staging() string { return path.Join(l.root, "_regstore", "staging") }
+
+// algDir is the directory form of an algorithm: the registry replaces
+// '+', '.' and ';' with '/' (a leftover of tarsum digests).
+func algDir(a digest.Algorithm) string {
+	return strings.NewReplacer("+", "/", ".", "/", ";", "/").Replace(string(a))
+}
+
+// BlobDigest maps a blob data path (relative to Blobs) back to its digest,
+// as the registry's blob enumeration does: "<alg>/<hex2>/<hex>/data".
+// It reports false for anything else, including paths whose digest does not
+// validate.
+func BlobDigest(rel string) (digest.Digest, bool) {
+	parts := strings.Split(rel, "/")
+	if len(parts) != 4 || parts[3] != "data" {
+		return "", false
+	}
+	alg, hex2, hex := parts[0], parts[1], parts[2]
+	if len(hex) < 2 || hex[:2] != hex2 {
+		return "", false
+	}
+	d := digest.NewDigestFromEncoded(digest.Algorithm(alg), hex)
+	if d.Validate() != nil {
+		return "", false
+	}
+	return d, true
+}
+
+var (
+	// nameComponent is distribution/reference's path component grammar.
+	nameComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)
+	tagPattern    = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
+	uploadPattern = regexp.MustCompile(`^[a-zA-Z0-9_=-][a-zA-Z0-9._=-]*$`)
+)
+
+// ValidateName checks a repository name against the v3 registry's grammar:
+// lowercase alphanumeric components separated by '.', '_', '__' or runs of
+// '-', joined by '/', at most [MaxNameLength] characters. A registry host
+// with a port or upper-case letters cannot be stored on disk and is refused.
+// The error wraps [ErrInvalidName] (and so [fs.ErrInvalid]).
+func ValidateName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidName)
+	}
+	if len(name) > MaxNameLength {
+		return fmt.Errorf("%w: %d characters, at most %d", ErrInvalidName, len(name), MaxNameLength)
+	}
+	for c := range strings.SplitSeq(name, "/") {
+		if !nameComponent.MatchString(c) {
+			return fmt.Errorf("%w: %q: component %q must match [a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*", ErrInvalidName, name, c)
+		}
+	}
+	return nil
+}
+
+// ValidateTag checks a tag against the grammar [\w][\w.-]{0,127}. The error
+// wraps [ErrInvalidTag] (and so [fs.ErrInvalid]).
+func ValidateTag(tag string) error {
+	if !tagPattern.MatchString(tag) {
+		return fmt.Errorf("%w: %q must match [\\w][\\w.-]{0,127}", ErrInvalidTag, tag)
+	}
+	return nil
+}
+
+// ValidateDigest checks that d is a well-formed digest of an available
+// algorithm (sha256, sha384, sha512). Only validated digests may become
+// paths: [digest.Digest.Encoded] panics on malformed input. The error wraps
+// [ErrInvalidDigest] (and so [fs.ErrInvalid]).
+func ValidateDigest(d digest.Digest) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("%w: %q: %w", ErrInvalidDigest, string(d), err)
+	}
+	return nil
+}
+
+// validateUploadID checks an upload session id: the registry's route
+// grammar, and never "." or "..".
+func validateUploadID(id string) error {
+	if !uploadPattern.MatchString(id) || strings.Contains(id, "..") {
+		return fmt.Errorf("%w: upload id %q", fs.ErrInvalid, id)
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package regstore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// maxLinkSize bounds how much of a link file is read. A valid link is at
+// most "sha512:" plus 128 hex characters.
+const maxLinkSize = 256
+
+// ParseLink parses the content of a link file exactly as the registry does:
+// one digest string "<alg>:<hex>" of an available algorithm, lowercase, with
+// nothing before or after it, not even a newline. Anything else is an error
+// wrapping [ErrCorruptLink].
+func ParseLink(b []byte) (digest.Digest, error) {
+	d := digest.Digest(b)
+	if err := d.Validate(); err != nil {
+		return "", fmt.Errorf("%w: %q: %w", ErrCorruptLink, truncate(b), err)
+	}
+	return d, nil
+}
+
+// readLink reads and parses the link file at name. A missing file wraps
+// [fs.ErrNotExist]; bad content wraps [ErrCorruptLink].
+func readLink(fsys fs.FS, name string) (digest.Digest, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxLinkSize+1))
+	if err != nil {
+		// Reading a directory fails here: a link path that is a directory
+		// is as corrupt as one with bad content.
+		return "", fmt.Errorf("%w: %w", ErrCorruptLink, err)
+	}
+	if len(b) > maxLinkSize {
+		return "", fmt.Errorf("%w: longer than %d bytes", ErrCorruptLink, maxLinkSize)
+	}
+	return ParseLink(b)
+}
+
+// writeLink atomically publishes a link to d at name.
+func writeLink(w WriteFS, name string, d digest.Digest) error {
+	return copyToFile(w, name, strings.NewReader(d.String()))
+}
+
+// removeFile removes name; a missing file is not an error.
+func removeFile(w WriteFS, name string) error {
+	if err := w.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func truncate(b []byte) string {
+	if len(b) > 80 {
+		return string(b[:80]) + "…"
+	}
+	return string(b)
+}

@@ -1,0 +1,64 @@
+package regstore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// Store is a v2 storage layout on a backend. It keeps no state besides its
+// backend and layout, so any number of Stores and processes (a live
+// registry among them) may share one tree; every change it makes is atomic
+// per file and ordered so that no pointer is published before its target.
+type Store struct {
+	fsys   fs.FS
+	layout Layout
+}
+
+// Option configures [Open].
+type Option func(*options)
+
+type options struct {
+	root string
+}
+
+// WithLayoutRoot sets the path, within the backend, of the v2 directory.
+// The default is [DefaultLayoutRoot], which suits a backend opened on the
+// registry's rootdirectory. Use "." for a backend opened on the v2
+// directory itself.
+func WithLayoutRoot(root string) Option {
+	return func(o *options) { o.root = root }
+}
+
+// Open returns the store in fsys. If fsys is a [WriteFS], the store can
+// change the tree; otherwise every write fails with an error wrapping
+// [errors.ErrUnsupported]. Open does no I/O: an empty backend is an empty
+// store.
+func Open(fsys fs.FS, opts ...Option) (*Store, error) {
+	o := options{root: DefaultLayoutRoot}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	l, err := NewLayout(o.root)
+	if err != nil {
+		return nil, err
+	}
+	return &Store{fsys: fsys, layout: l}, nil
+}
+
+// FS is the store's backend.
+func (s *Store) FS() fs.FS { return s.fsys }
+
+// Layout is the store's path grammar.
+func (s *Store) Layout() Layout { return s.layout }
+
+// writer returns the backend's write side, or an error wrapping
+// errors.ErrUnsupported that names the operation.
+func (s *Store) writer(op, repo, ref string) (WriteFS, error) {
+	w, ok := s.fsys.(WriteFS)
+	if !ok {
+		return nil, &Error{Op: op, Repository: repo, Reference: ref,
+			Err: fmt.Errorf("backend %T is read-only: %w", s.fsys, errors.ErrUnsupported)}
+	}
+	return w, nil
+}
