@@ -95,20 +95,23 @@ func (s *Store) Blob(d digest.Digest) (*Blob, error) {
 	if err := ValidateDigest(d); err != nil {
 		return nil, &Error{Op: "stat blob", Reference: string(d), Err: err}
 	}
-	return s.statBlob(d)
+	b, err := s.statBlob(d)
+	if err != nil {
+		return nil, &Error{Op: "stat blob", Reference: d.String(), Path: s.layout.BlobData(d), Err: err}
+	}
+	return b, nil
 }
 
-// statBlob is Blob for a validated digest.
+// statBlob is Blob for a validated digest; its error is the backend's.
 func (s *Store) statBlob(d digest.Digest) (*Blob, error) {
-	p := s.layout.BlobData(d)
-	fi, err := fs.Stat(s.fsys, p)
+	fi, err := fs.Stat(s.fsys, s.layout.BlobData(d))
 	if err == nil && fi.IsDir() {
 		// The registry logs a directory here as corruption and reports
 		// the blob unknown.
 		err = fmt.Errorf("data is a directory: %w", fs.ErrNotExist)
 	}
 	if err != nil {
-		return nil, &Error{Op: "stat blob", Reference: d.String(), Path: p, Err: err}
+		return nil, err
 	}
 	return &Blob{s: s, desc: v1.Descriptor{MediaType: mediaTypeOctetStream, Digest: d, Size: fi.Size()}}, nil
 }

@@ -1,0 +1,414 @@
+package regstore
+
+import (
+	"errors"
+	"io/fs"
+	"iter"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// Iterators. Every sequence here re-reads the backend each time it is
+// ranged over, yields in a documented order, and ends after yielding its
+// first error, as (zero value, error). Changes made to the tree while a
+// sequence runs may or may not be seen. Breaking out of a loop stops the
+// walk.
+
+// Repositories yields the store's repositories in the order the v3
+// registry's catalog lists them on its filesystem driver: a pre-order walk
+// of repositories/ with each directory's entries sorted by name, where a
+// directory holding _manifests is a repository and directories whose name
+// starts with "_" are not entered. A nested repository whose name sorts
+// before "_" comes before its parent: a/0, a, a/c, a-b, a.b, b. Directories
+// whose name is not a valid repository name are skipped.
+func (s *Store) Repositories() iter.Seq2[*Repository, error] {
+	return s.RepositoriesAfter("")
+}
+
+// RepositoriesAfter yields the repositories that come after last in the
+// order of [Store.Repositories] (all of them when last is ""), whether or
+// not last itself exists. Unlike the registry's own paging, no repository
+// is skipped at a page boundary.
+func (s *Store) RepositoriesAfter(last string) iter.Seq2[*Repository, error] {
+	lastKey := repoKey(last)
+	return func(yield func(*Repository, error) bool) {
+		root := s.layout.Repositories()
+		var walk func(dir string, comps []string) bool
+		walk = func(dir string, comps []string) bool {
+			entries, err := fs.ReadDir(s.fsys, dir)
+			if err != nil {
+				if dir == root && errors.Is(err, fs.ErrNotExist) {
+					return true
+				}
+				return yield(nil, &Error{Op: "list repositories", Path: dir, Err: err})
+			}
+			for _, e := range entries {
+				name := e.Name()
+				key := append(comps[:len(comps):len(comps)], name)
+				// Skip what sorts before last, subtree and all.
+				if last != "" && compareKeys(key, lastKey[:min(len(key), len(lastKey))]) < 0 {
+					continue
+				}
+				switch {
+				case name == "_manifests":
+					repo := strings.Join(comps, "/")
+					if last != "" && compareKeys(key, lastKey) <= 0 || ValidateName(repo) != nil {
+						continue
+					}
+					if !yield(&Repository{s: s, name: repo}, nil) {
+						return false
+					}
+				case strings.HasPrefix(name, "_") || !e.IsDir():
+				default:
+					if !walk(path.Join(dir, name), key) {
+						return false
+					}
+				}
+			}
+			return true
+		}
+		walk(root, nil)
+	}
+}
+
+// repoKey is the position of repository name in walk order: its components
+// followed by the _manifests marker.
+func repoKey(name string) []string {
+	if name == "" {
+		return nil
+	}
+	return append(strings.Split(name, "/"), "_manifests")
+}
+
+// compareKeys compares paths component by component, as a sorted pre-order
+// walk visits them.
+func compareKeys(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if c := strings.Compare(a[i], b[i]); c != 0 {
+			return c
+		}
+	}
+	return len(a) - len(b)
+}
+
+// Catalog returns at most n repository names after last, in the order of
+// [Store.Repositories], as one page of the registry's /v2/_catalog. n <= 0
+// means no limit.
+func (s *Store) Catalog(n int, last string) ([]string, error) {
+	var out []string
+	for r, err := range s.RepositoriesAfter(last) {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r.Name())
+		if n > 0 && len(out) == n {
+			break
+		}
+	}
+	return out, nil
+}
+
+// Blobs yields the digest of every blob data file in the store, in
+// lexical order of their paths: blobs/<alg>/<hex[:2]>/<hex>/data. Data
+// files whose path does not name a valid digest are skipped.
+func (s *Store) Blobs() iter.Seq2[digest.Digest, error] {
+	return func(yield func(digest.Digest, error) bool) {
+		root := s.layout.Blobs()
+		err := walkDepth(s.fsys, root, 3, func(rel string) error {
+			d, ok := BlobDigest(rel + "/data")
+			if !ok {
+				return nil
+			}
+			if _, err := fs.Stat(s.fsys, path.Join(root, rel, "data")); err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil // an empty blob directory: deleted data
+				}
+				return err
+			}
+			if !yield(d, nil) {
+				return fs.SkipAll
+			}
+			return nil
+		})
+		if err != nil {
+			yield("", &Error{Op: "list blobs", Path: root, Err: err})
+		}
+	}
+}
+
+// walkDepth calls fn with the path, relative to root, of every directory
+// exactly depth levels below root, in lexical order. A missing root is
+// empty. fn may return fs.SkipAll to stop.
+func walkDepth(fsys fs.FS, root string, depth int, fn func(rel string) error) error {
+	var walk func(rel string, depth int) error
+	walk = func(rel string, depth int) error {
+		if depth == 0 {
+			return fn(rel)
+		}
+		entries, err := fs.ReadDir(fsys, path.Join(root, rel))
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			if err := walk(path.Join(rel, e.Name()), depth-1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if _, err := fs.Stat(fsys, root); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err := walk(".", depth); err != nil && err != fs.SkipAll {
+		return err
+	}
+	return nil
+}
+
+// Manifests yields the digests of the manifests in the repository, as the
+// registry's enumeration finds them: each revision link, read, whose target
+// data exists, in lexical order of the link paths. Revision directories
+// without a link (left by deletes) and links whose data is gone are skipped.
+func (r *Repository) Manifests() iter.Seq2[digest.Digest, error] {
+	return r.links(r.s.layout.Revisions(r.name), "list manifests", true)
+}
+
+// Layers yields the digests of the blobs linked in the repository: each
+// _layers link whose target data exists, in lexical order of the link
+// paths. The digest yielded is the link's own (its path), which differs from
+// the blob's canonical digest for an alias link; [Repository.Blob] resolves
+// either.
+func (r *Repository) Layers() iter.Seq2[digest.Digest, error] {
+	return func(yield func(digest.Digest, error) bool) {
+		dir := r.s.layout.Layers(r.name)
+		err := walkLinks(r.s.fsys, dir, func(p string, d digest.Digest) error {
+			target, err := readLink(r.s.fsys, p)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := r.s.statBlob(target); errors.Is(err, fs.ErrNotExist) {
+				return nil
+			} else if err != nil {
+				return err
+			}
+			if !yield(d, nil) {
+				return fs.SkipAll
+			}
+			return nil
+		})
+		if err != nil {
+			yield("", r.err("list layers", "", dir, err))
+		}
+	}
+}
+
+// Upload is an upload session left in a repository's _uploads directory:
+// the registry removes a session when it completes or is cancelled, so
+// these are in progress or abandoned.
+type Upload struct {
+	Repository *Repository
+	ID         string
+	// StartedAt is the time in the startedat file, zero when it is
+	// missing or unreadable (the registry then never purges the session).
+	StartedAt time.Time
+	// ModTime is the upload directory's modification time.
+	ModTime time.Time
+	// Size is the length of the partial data file, 0 when there is none.
+	Size int64
+}
+
+// Path is the upload session's directory.
+func (u *Upload) Path() string { return u.Repository.s.layout.Upload(u.Repository.name, u.ID) }
+
+// Uploads yields the repository's upload sessions in lexical order of their
+// ids.
+func (r *Repository) Uploads() iter.Seq2[*Upload, error] {
+	return func(yield func(*Upload, error) bool) {
+		dir := r.s.layout.Uploads(r.name)
+		entries, err := fs.ReadDir(r.s.fsys, dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		if err != nil {
+			yield(nil, r.err("list uploads", "", dir, err))
+			return
+		}
+		for _, e := range entries {
+			if !e.IsDir() || validateUploadID(e.Name()) != nil {
+				continue
+			}
+			u, err := r.upload(e)
+			if err != nil {
+				yield(nil, r.err("list uploads", "", path.Join(dir, e.Name()), err))
+				return
+			}
+			if !yield(u, nil) {
+				return
+			}
+		}
+	}
+}
+
+func (r *Repository) upload(e fs.DirEntry) (*Upload, error) {
+	u := &Upload{Repository: r, ID: e.Name()}
+	fi, err := e.Info()
+	if err != nil {
+		return nil, err
+	}
+	u.ModTime = fi.ModTime()
+	if b, err := fs.ReadFile(r.s.fsys, r.s.layout.UploadStartedAt(r.name, u.ID)); err == nil {
+		if t, err := time.Parse(time.RFC3339, string(b)); err == nil {
+			u.StartedAt = t
+		}
+	}
+	if fi, err := fs.Stat(r.s.fsys, r.s.layout.UploadData(r.name, u.ID)); err == nil {
+		u.Size = fi.Size()
+	}
+	return u, nil
+}
+
+// EntryKind classifies a file of the layout.
+type EntryKind int
+
+// The kinds of [Entry].
+const (
+	BlobData       EntryKind = iota + 1 // blobs/<alg>/<hex2>/<hex>/data
+	LayerLink                           // <repo>/_layers/<alg>/<hex>/link
+	RevisionLink                        // <repo>/_manifests/revisions/<alg>/<hex>/link
+	TagCurrentLink                      // <repo>/_manifests/tags/<tag>/current/link
+	TagIndexLink                        // <repo>/_manifests/tags/<tag>/index/<alg>/<hex>/link
+	SignatureLink                       // registry 2.4 and older: .../revisions/<alg>/<hex>/signatures/<alg>/<hex>/link
+	UploadDir                           // <repo>/_uploads/<id>, a directory
+	TempFile                            // *.tmp, left by an interrupted write
+	UnknownFile                         // anything else
+)
+
+var kindNames = [...]string{"", "blob data", "layer link", "revision link", "tag current link",
+	"tag index link", "signature link", "upload", "temporary file", "unknown file"}
+
+func (k EntryKind) String() string {
+	if k > 0 && int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "invalid kind"
+}
+
+// Entry is one file (or upload directory) of the layout, classified by its
+// path alone; nothing is read.
+type Entry struct {
+	Kind       EntryKind
+	Path       string        // backend path
+	Repository string        // for repository entries; may be an invalid name
+	Tag        string        // for tag links
+	Digest     digest.Digest // from the path, for data and links; "" if the path names no valid digest
+	Info       fs.FileInfo
+}
+
+// Walk yields every file of the layout (and each upload session directory,
+// whose contents are not entered), classified, in lexical pre-order
+// ([fs.WalkDir] order). It is the whole-tree view integrity tools start
+// from.
+func (s *Store) Walk() iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		root := s.layout.Root()
+		err := fs.WalkDir(s.fsys, root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if p == root && errors.Is(err, fs.ErrNotExist) {
+					return fs.SkipAll
+				}
+				return err
+			}
+			if p == root {
+				return nil
+			}
+			e := classify(strings.TrimPrefix(p, root+"/"), d.IsDir())
+			if e.Kind == 0 {
+				return nil // a directory to enter
+			}
+			e.Path = p
+			if e.Info, err = d.Info(); err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			if !yield(e, nil) {
+				return fs.SkipAll
+			}
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		})
+		if err != nil {
+			yield(Entry{}, &Error{Op: "walk", Path: root, Err: err})
+		}
+	}
+}
+
+// classify names what the path rel, relative to the layout root, is. Kind
+// 0 means a directory to descend into.
+func classify(rel string, dir bool) Entry {
+	c := strings.Split(rel, "/")
+	if dir {
+		if i := slicesIndexUnderscore(c); c[0] == "repositories" && i > 0 && c[i] == "_uploads" && len(c) == i+2 {
+			return Entry{Kind: UploadDir, Repository: strings.Join(c[1:i], "/")}
+		}
+		return Entry{}
+	}
+	if strings.HasSuffix(rel, ".tmp") {
+		return Entry{Kind: TempFile}
+	}
+	if c[0] == "blobs" {
+		if d, ok := BlobDigest(strings.TrimPrefix(rel, "blobs/")); ok {
+			return Entry{Kind: BlobData, Digest: d}
+		}
+		return Entry{Kind: UnknownFile}
+	}
+	i := slicesIndexUnderscore(c)
+	if c[0] != "repositories" || i <= 1 {
+		return Entry{Kind: UnknownFile}
+	}
+	e := Entry{Kind: UnknownFile, Repository: strings.Join(c[1:i], "/")}
+	r := c[i:]
+	linkDigest := func(alg, hex string) digest.Digest {
+		d := digest.NewDigestFromEncoded(digest.Algorithm(alg), hex)
+		if d.Validate() != nil {
+			return ""
+		}
+		return d
+	}
+	switch {
+	case len(r) == 4 && r[0] == "_layers" && r[3] == "link":
+		e.Kind, e.Digest = LayerLink, linkDigest(r[1], r[2])
+	case len(r) == 5 && r[0] == "_manifests" && r[1] == "revisions" && r[4] == "link":
+		e.Kind, e.Digest = RevisionLink, linkDigest(r[2], r[3])
+	case len(r) == 8 && r[0] == "_manifests" && r[1] == "revisions" && r[4] == "signatures" && r[7] == "link":
+		e.Kind, e.Digest = SignatureLink, linkDigest(r[5], r[6])
+	case len(r) == 5 && r[0] == "_manifests" && r[1] == "tags" && r[3] == "current" && r[4] == "link":
+		e.Kind, e.Tag = TagCurrentLink, r[2]
+	case len(r) == 7 && r[0] == "_manifests" && r[1] == "tags" && r[3] == "index" && r[6] == "link":
+		e.Kind, e.Tag, e.Digest = TagIndexLink, r[2], linkDigest(r[4], r[5])
+	}
+	return e
+}
+
+// slicesIndexUnderscore is the index of the first component that starts
+// with "_", or -1.
+func slicesIndexUnderscore(c []string) int {
+	for i, s := range c {
+		if strings.HasPrefix(s, "_") {
+			return i
+		}
+	}
+	return -1
+}
