@@ -1,14 +1,15 @@
 // Command quickstart builds a small registry tree with regstore in a
-// temporary directory and prints what is in it.
+// temporary directory, the way `docker push` would have left it, and prints
+// what a registry would serve from it.
 package main
 
 import (
 	"fmt"
 	"log"
 	"os"
-	"strings"
 
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/regstoretest"
 )
 
 func main() {
@@ -17,20 +18,93 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
+	if err := run(dir); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(dir string) error {
 	backend, err := regstore.OpenDir(dir)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer backend.Close()
 	store, err := regstore.Open(backend)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	for _, content := range []string{"layer one", "layer two"} {
-		b, err := store.PutBlob(strings.NewReader(content), "", -1)
+
+	// Two repositories sharing a base layer; one tag moved to a new image.
+	base := regstoretest.NewLayer(map[string]string{"etc/os-release": "ID=quickstart\n"})
+	app, err := store.Repository("team/app")
+	if err != nil {
+		return err
+	}
+	if _, err := regstoretest.PushImage(app, regstoretest.Image{Layers: []regstoretest.Layer{base}}, "v1", "latest"); err != nil {
+		return err
+	}
+	v2 := regstoretest.NewLayer(map[string]string{"app/version": "2\n"})
+	if _, err := regstoretest.PushImage(app, regstoretest.Image{Layers: []regstoretest.Layer{base, v2}}, "v2", "latest"); err != nil {
+		return err
+	}
+	web, err := store.Repository("team/app/web")
+	if err != nil {
+		return err
+	}
+	if _, err := regstoretest.PushImage(web, regstoretest.Image{MediaType: regstore.MediaTypeDockerManifest, Layers: []regstoretest.Layer{base}}, "1.0"); err != nil {
+		return err
+	}
+
+	fmt.Printf("registry tree in %s/%s\n", dir, regstore.DefaultLayoutRoot)
+	return inspect(store)
+}
+
+// inspect prints every repository with its tags, manifests and layers.
+func inspect(store *regstore.Store) error {
+	for repo, err := range store.Repositories() {
 		if err != nil {
-			log.Fatal(err)
+			return err
 		}
-		fmt.Printf("blob %s %d bytes at %s\n", b.Digest(), b.Size(), b.Path())
+		fmt.Println(repo.Name())
+		for tag, err := range repo.Tags() {
+			if err != nil {
+				return err
+			}
+			m, err := tag.Resolve()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("  tag %-8s -> %s\n", tag.Name(), m.Digest())
+		}
+		for d, err := range repo.Manifests() {
+			if err != nil {
+				return err
+			}
+			m, err := repo.Manifest(d)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("  manifest %s %s (%d bytes)\n", d, m.MediaType(), m.Size())
+		}
+		for d, err := range repo.Layers() {
+			if err != nil {
+				return err
+			}
+			fmt.Printf("  layer %s\n", d)
+		}
 	}
+	var n, bytes int64
+	for d, err := range store.Blobs() {
+		if err != nil {
+			return err
+		}
+		b, err := store.Blob(d)
+		if err != nil {
+			return err
+		}
+		n++
+		bytes += b.Size()
+	}
+	fmt.Printf("%d blobs, %d bytes\n", n, bytes)
+	return nil
 }
