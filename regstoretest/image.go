@@ -191,3 +191,6 @@ func platformOf(r *regstore.Repository, m *regstore.Manifest) *v1.Platform {
 	}
 	return &v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture}
 }
+
+// Reader returns a reader of the layer's blob.
+func (l Layer) Reader() *bytes.Reader { return bytes.NewReader(l.Compressed) }

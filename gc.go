@@ -1,0 +1,519 @@
+package regstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// DefaultGrace is the grace window of garbage collection when
+// [GCOptions].Grace is zero: nothing written less than an hour before the
+// collection started is removed.
+const DefaultGrace = time.Hour
+
+// GCOptions configures [Store.PlanGC] and [Store.ApplyGC].
+type GCOptions struct {
+	// DeleteUntagged also removes manifests no tag points at (directly, or
+	// through an index or manifest list that is kept), like the registry's
+	// --delete-untagged.
+	DeleteUntagged bool
+	// DropOrphanReferrers also removes, with DeleteUntagged, untagged
+	// manifests whose subject is not in their repository. By default they
+	// are kept. A referrer whose subject is kept is always kept.
+	DropOrphanReferrers bool
+	// Grace protects what was written recently: no blob data, link or
+	// revision whose modification time is after (start - Grace) is removed,
+	// and what young links point at is kept. Zero means [DefaultGrace]; a
+	// negative value turns the window off, which is safe only while no one
+	// writes to the tree.
+	Grace time.Duration
+	// Workers bounds the repositories marked, and the files removed, at
+	// once. Zero means 4.
+	Workers int
+	// Progress, if set, is called as the work advances, from one goroutine
+	// at a time.
+	Progress func(GCProgress)
+	// Now, if set, replaces time.Now (for tests).
+	Now func() time.Time
+}
+
+// GCProgress reports how far a collection has come.
+type GCProgress struct {
+	Phase        string // "mark", "sweep"
+	Repositories int    // repositories marked so far
+	Removed      int    // files or directories removed so far
+}
+
+// GCPlan is what a collection would remove. It is a plain value: it
+// serialises to JSON, and [Store.ApplyGC] re-validates every item against
+// the tree before removing it.
+type GCPlan struct {
+	Started time.Time `json:"started"`
+	// Cutoff is Started less the grace window: nothing modified after it
+	// is removed.
+	Cutoff time.Time `json:"cutoff"`
+	// Blobs is the blob data to remove, sorted.
+	Blobs []digest.Digest `json:"blobs"`
+	// LayerLinks are the _layers links to remove, per repository.
+	LayerLinks map[string][]digest.Digest `json:"layerLinks"`
+	// Manifests are the revisions to remove (with -delete-untagged), per
+	// repository; their tag index entries go with them.
+	Manifests map[string][]digest.Digest `json:"manifests"`
+	// Bytes is the size of the blob data to remove.
+	Bytes int64 `json:"bytes"`
+	// Marked counts the manifests and blobs kept.
+	Marked int `json:"marked"`
+}
+
+func (o *GCOptions) defaults() {
+	if o.Grace == 0 {
+		o.Grace = DefaultGrace
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// repoMarks is what marking one repository found.
+type repoMarks struct {
+	repo       *Repository
+	marked     map[digest.Digest]bool // manifests and blobs kept from this repository
+	candidates []digest.Digest        // untagged manifests not (yet) kept
+	subjects   map[digest.Digest]digest.Digest
+	manifests  map[digest.Digest]bool // revisions present
+	links      []linkInfo             // _layers links
+}
+
+type linkInfo struct {
+	path   digest.Digest // digest in the link's path
+	target digest.Digest
+	young  bool
+}
+
+// PlanGC marks what is in use and returns what a sweep would remove,
+// without changing anything: the registry's garbage-collect --dry-run, with
+// these deliberate differences: untagged manifests in a repository without a
+// tags directory lose their revision links too (the registry leaves them
+// dangling); referrers of kept manifests are kept; index children are
+// followed in every repository that holds them; schema1 manifests are read,
+// not fatal; and nothing younger than the grace window goes.
+//
+// Marking reads manifests: a manifest that cannot be read ends the plan with
+// an error, since what it references would otherwise be lost.
+func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
+	opts.defaults()
+	plan := &GCPlan{Started: opts.Now(), LayerLinks: map[string][]digest.Digest{}, Manifests: map[string][]digest.Digest{}}
+	plan.Cutoff = plan.Started.Add(-opts.Grace)
+	if opts.Grace < 0 {
+		plan.Cutoff = plan.Started.Add(time.Hour * 24 * 365 * 100)
+	}
+
+	repos, err := collectRepos(s)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]*repoMarks, len(repos))
+	err = parallel(ctx, opts.Workers, len(repos), func(i int) error {
+		rm, err := s.markRepository(repos[i], plan.Cutoff, opts)
+		results[i] = rm
+		return err
+	}, func(done int) {
+		if opts.Progress != nil {
+			opts.Progress(GCProgress{Phase: "mark", Repositories: done})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// The mark set is global. Layer links are judged against the marks of
+	// the repositories walked so far, as the registry does.
+	marked := map[digest.Digest]bool{}
+	for _, rm := range results {
+		maps.Copy(marked, rm.marked)
+		for _, l := range rm.links {
+			if !marked[l.target] && !l.young {
+				plan.LayerLinks[rm.repo.name] = append(plan.LayerLinks[rm.repo.name], l.path)
+			}
+		}
+	}
+	// Untagged manifests marked anywhere survive; referrers follow their
+	// subjects.
+	for _, rm := range results {
+		if err := s.keepReferrers(rm, marked, opts); err != nil {
+			return nil, err
+		}
+	}
+	for _, rm := range results {
+		for _, d := range rm.candidates {
+			if !marked[d] {
+				plan.Manifests[rm.repo.name] = append(plan.Manifests[rm.repo.name], d)
+			}
+		}
+	}
+	// Links whose targets got marked late stay.
+	for repo, links := range plan.LayerLinks {
+		rm := slices.IndexFunc(results, func(r *repoMarks) bool { return r.repo.name == repo })
+		plan.LayerLinks[repo] = slices.DeleteFunc(links, func(d digest.Digest) bool {
+			for _, l := range results[rm].links {
+				if l.path == d {
+					return marked[l.target]
+				}
+			}
+			return false
+		})
+		if len(plan.LayerLinks[repo]) == 0 {
+			delete(plan.LayerLinks, repo)
+		}
+	}
+	plan.Marked = len(marked)
+
+	for d, err := range s.Blobs() {
+		if err != nil {
+			return nil, err
+		}
+		if marked[d] {
+			continue
+		}
+		b, err := s.statBlob(d)
+		if err != nil {
+			continue
+		}
+		if fi, err := fs.Stat(s.fsys, b.Path()); err != nil || fi.ModTime().After(plan.Cutoff) {
+			continue
+		}
+		plan.Blobs = append(plan.Blobs, d)
+		plan.Bytes += b.Size()
+	}
+	slices.Sort(plan.Blobs)
+	return plan, nil
+}
+
+func collectRepos(s *Store) ([]*Repository, error) {
+	var repos []*Repository
+	for r, err := range s.Repositories() {
+		if err != nil {
+			return nil, err
+		}
+		repos = append(repos, r)
+	}
+	return repos, nil
+}
+
+// markRepository marks from the roots of one repository: every manifest
+// (or with DeleteUntagged only tagged ones and young ones), recursively
+// through index children held in the same repository.
+func (s *Store) markRepository(r *Repository, cutoff time.Time, opts GCOptions) (*repoMarks, error) {
+	rm := &repoMarks{repo: r, marked: map[digest.Digest]bool{}, subjects: map[digest.Digest]digest.Digest{}, manifests: map[digest.Digest]bool{}}
+	tagged := map[digest.Digest]bool{}
+	for t, err := range r.Tags() {
+		if err != nil {
+			return nil, err
+		}
+		d, err := t.Digest()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		tagged[d] = true
+	}
+	for d, err := range r.Manifests() {
+		if err != nil {
+			return nil, err
+		}
+		rm.manifests[d] = true
+	}
+	for d := range rm.manifests {
+		young := s.young(r.s.layout.RevisionLink(r.name, d), cutoff)
+		if opts.DeleteUntagged && !tagged[d] && !young {
+			rm.candidates = append(rm.candidates, d)
+			m, err := r.Manifest(d)
+			if err != nil {
+				return nil, err
+			}
+			if subj, ok := m.Subject(); ok {
+				rm.subjects[d] = subj.Digest
+			}
+			continue
+		}
+		if err := rm.mark(d); err != nil {
+			return nil, err
+		}
+	}
+	slices.Sort(rm.candidates)
+	dir := s.layout.Layers(r.name)
+	err := walkLinks(s.fsys, dir, func(p string, d digest.Digest) error {
+		target, err := readLink(s.fsys, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return r.err("gc", d.String(), p, err)
+		}
+		if _, err := s.statBlob(target); err != nil {
+			return nil // dangling: the registry skips it too
+		}
+		young := s.young(p, cutoff)
+		if young {
+			rm.marked[target] = true // a young link protects its blob
+		}
+		rm.links = append(rm.links, linkInfo{path: d, target: target, young: young})
+		return nil
+	})
+	return rm, err
+}
+
+// young reports whether the file p was modified after cutoff.
+func (s *Store) young(p string, cutoff time.Time) bool {
+	fi, err := fs.Stat(s.fsys, p)
+	return err == nil && fi.ModTime().After(cutoff)
+}
+
+// mark marks manifest d and what it references, recursing into child
+// manifests present in the same repository.
+func (rm *repoMarks) mark(d digest.Digest) error {
+	rm.marked[d] = true
+	m, err := rm.repo.Manifest(d)
+	if err != nil {
+		return err
+	}
+	for ref := range m.References() {
+		if _, ok := m.Subject(); ok && ref.Digest == rm.subjectOf(m) {
+			continue // a referrer does not keep its subject
+		}
+		if rm.marked[ref.Digest] {
+			continue
+		}
+		rm.marked[ref.Digest] = true
+		if rm.manifests[ref.Digest] {
+			if err := rm.mark(ref.Digest); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (rm *repoMarks) subjectOf(m *Manifest) digest.Digest {
+	s, _ := m.Subject()
+	return s.Digest
+}
+
+// keepReferrers marks the untagged candidates of rm whose subject is kept
+// (or, unless dropped, missing), until nothing changes.
+func (s *Store) keepReferrers(rm *repoMarks, marked map[digest.Digest]bool, opts GCOptions) error {
+	for changed := true; changed; {
+		changed = false
+		for _, d := range rm.candidates {
+			subj, ok := rm.subjects[d]
+			if !ok || marked[d] {
+				continue
+			}
+			orphan := !rm.manifests[subj]
+			if marked[subj] || (orphan && !opts.DropOrphanReferrers) {
+				before := len(rm.marked)
+				if err := rm.mark(d); err != nil {
+					return err
+				}
+				maps.Copy(marked, rm.marked)
+				changed = changed || len(rm.marked) != before
+			}
+		}
+	}
+	return nil
+}
+
+// ApplyGC removes what plan lists, pointers before data: tag index entries
+// and revisions, then _layers links, then blob data. Each removal is
+// re-validated first and skipped when it no longer holds: a revision that a
+// tag now points at, or anything modified after the plan's cutoff. Before
+// blobs go, every link younger than the cutoff is read again, and the blobs
+// they (and the manifests they name) reference are spared: a push that
+// finished during the collection is never broken.
+func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error {
+	opts.defaults()
+	w, err := s.writer("gc", "", "")
+	if err != nil {
+		return err
+	}
+	removed := 0
+	progress := func() {
+		removed++
+		if opts.Progress != nil {
+			opts.Progress(GCProgress{Phase: "sweep", Removed: removed})
+		}
+	}
+	for _, repo := range slices.Sorted(maps.Keys(plan.Manifests)) {
+		r, err := s.Repository(repo)
+		if err != nil {
+			return err
+		}
+		if err := s.removeRevisions(ctx, w, r, plan.Manifests[repo], plan.Cutoff, progress); err != nil {
+			return err
+		}
+	}
+	for _, repo := range slices.Sorted(maps.Keys(plan.LayerLinks)) {
+		r, err := s.Repository(repo)
+		if err != nil {
+			return err
+		}
+		for _, d := range plan.LayerLinks[repo] {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			p := s.layout.LayerLink(r.name, d)
+			if s.young(p, plan.Cutoff) {
+				continue
+			}
+			if err := removeFile(w, p); err != nil {
+				return r.err("gc", d.String(), p, err)
+			}
+			progress()
+		}
+	}
+	protected, err := s.youngReferences(plan.Cutoff)
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
+	return parallel(ctx, opts.Workers, len(plan.Blobs), func(i int) error {
+		d := plan.Blobs[i]
+		if protected[d] || s.young(s.layout.BlobData(d), plan.Cutoff) {
+			return nil
+		}
+		if err := removeAll(w, s.layout.BlobDir(d)); err != nil {
+			return &Error{Op: "gc", Reference: d.String(), Path: s.layout.BlobDir(d), Err: err}
+		}
+		mu.Lock()
+		progress()
+		mu.Unlock()
+		return nil
+	}, nil)
+}
+
+// removeRevisions removes untagged revisions of r, each after its tag index
+// entries, unless a tag now points at it or it is young.
+func (s *Store) removeRevisions(ctx context.Context, w WriteFS, r *Repository, ds []digest.Digest, cutoff time.Time, progress func()) error {
+	var tags []*Tag
+	current := map[digest.Digest]bool{}
+	for t, err := range r.Tags() {
+		if err != nil {
+			return err
+		}
+		tags = append(tags, t)
+		if d, err := t.Digest(); err == nil {
+			current[d] = true
+		}
+	}
+	for _, d := range ds {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		link := s.layout.RevisionLink(r.name, d)
+		if current[d] || s.young(link, cutoff) {
+			continue
+		}
+		for _, t := range tags {
+			if err := removeAll(w, s.layout.TagIndexEntry(r.name, t.name, d)); err != nil {
+				return r.err("gc", d.String(), s.layout.TagIndexEntry(r.name, t.name, d), err)
+			}
+		}
+		if err := removeAll(w, s.layout.RevisionDir(r.name, d)); err != nil {
+			return r.err("gc", d.String(), s.layout.RevisionDir(r.name, d), err)
+		}
+		progress()
+	}
+	return nil
+}
+
+// youngReferences returns the blobs that links modified after cutoff
+// protect: their targets and, for revision links, everything their
+// manifests reference.
+func (s *Store) youngReferences(cutoff time.Time) (map[digest.Digest]bool, error) {
+	protected := map[digest.Digest]bool{}
+	for e, err := range s.Walk() {
+		if err != nil {
+			return nil, err
+		}
+		if !e.Info.ModTime().After(cutoff) {
+			continue
+		}
+		switch e.Kind {
+		case LayerLink, TagCurrentLink, TagIndexLink:
+			if d, err := readLink(s.fsys, e.Path); err == nil {
+				protected[d] = true
+			}
+		case RevisionLink:
+			r, err := s.Repository(e.Repository)
+			if err != nil {
+				continue
+			}
+			m, err := r.Manifest(e.Digest)
+			if err != nil {
+				continue
+			}
+			protected[m.Digest()] = true
+			for ref := range m.References() {
+				protected[ref.Digest] = true
+			}
+		}
+	}
+	return protected, nil
+}
+
+// parallel runs fn(0..n-1) on at most workers goroutines, stopping at the
+// first error or when ctx is done; done, if set, is called after each item
+// from one goroutine at a time.
+func parallel(ctx context.Context, workers, n int, fn func(i int) error, done func(int)) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var mu sync.Mutex
+	count := 0
+	var wg sync.WaitGroup
+	for range min(workers, max(n, 1)) {
+		wg.Go(func() {
+			for i := range next {
+				if err := fn(i); err != nil {
+					cancel(err)
+					continue
+				}
+				if done != nil {
+					mu.Lock()
+					count++
+					done(count)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	if ctx.Err() != nil && context.Cause(ctx) != nil {
+		return fmt.Errorf("gc: %w", context.Cause(ctx))
+	}
+	return nil
+}
