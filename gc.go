@@ -90,8 +90,9 @@ type repoMarks struct {
 	marked     map[digest.Digest]bool // manifests and blobs kept from this repository
 	candidates []digest.Digest        // untagged manifests not (yet) kept
 	subjects   map[digest.Digest]digest.Digest
-	manifests  map[digest.Digest]bool // revisions present
-	links      []linkInfo             // _layers links
+	manifests  map[digest.Digest]bool      // revisions present
+	cache      map[digest.Digest]*Manifest // while marking only
+	links      []linkInfo                  // _layers links
 }
 
 type linkInfo struct {
@@ -178,22 +179,15 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	}
 	plan.Marked = len(marked)
 
-	for d, err := range s.Blobs() {
+	for b, err := range s.blobFiles() {
 		if err != nil {
 			return nil, err
 		}
-		if marked[d] {
+		if marked[b.d] || b.info.ModTime().After(plan.Cutoff) {
 			continue
 		}
-		b, err := s.statBlob(d)
-		if err != nil {
-			continue
-		}
-		if fi, err := fs.Stat(s.fsys, b.Path()); err != nil || fi.ModTime().After(plan.Cutoff) {
-			continue
-		}
-		plan.Blobs = append(plan.Blobs, d)
-		plan.Bytes += b.Size()
+		plan.Blobs = append(plan.Blobs, b.d)
+		plan.Bytes += b.info.Size()
 	}
 	slices.Sort(plan.Blobs)
 	return plan, nil
@@ -212,9 +206,12 @@ func collectRepos(s *Store) ([]*Repository, error) {
 
 // markRepository marks from the roots of one repository: every manifest
 // (or with DeleteUntagged only tagged ones and young ones), recursively
-// through index children held in the same repository.
+// through index children held in the same repository. Each revision link
+// and manifest is read once.
 func (s *Store) markRepository(r *Repository, cutoff time.Time, opts GCOptions) (*repoMarks, error) {
-	rm := &repoMarks{repo: r, marked: map[digest.Digest]bool{}, subjects: map[digest.Digest]digest.Digest{}, manifests: map[digest.Digest]bool{}}
+	rm := &repoMarks{repo: r, marked: map[digest.Digest]bool{}, subjects: map[digest.Digest]digest.Digest{},
+		manifests: map[digest.Digest]bool{}, cache: map[digest.Digest]*Manifest{}}
+	defer func() { rm.cache = nil }()
 	tagged := map[digest.Digest]bool{}
 	for t, err := range r.Tags() {
 		if err != nil {
@@ -229,21 +226,36 @@ func (s *Store) markRepository(r *Repository, cutoff time.Time, opts GCOptions) 
 		}
 		tagged[d] = true
 	}
-	for d, err := range r.Manifests() {
-		if err != nil {
-			return nil, err
+	young := map[digest.Digest]bool{}
+	err := walkLinks(s.fsys, s.layout.Revisions(r.name), func(p string, _ digest.Digest) error {
+		target, err := readLink(s.fsys, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
 		}
-		rm.manifests[d] = true
+		if err != nil {
+			return r.err("gc", "", p, err)
+		}
+		m, err := r.readManifestData(target)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // dangling: the registry skips it too
+		}
+		if err != nil {
+			return err
+		}
+		rm.manifests[target] = true
+		rm.cache[target] = m
+		if s.young(p, cutoff) {
+			young[target] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	for d := range rm.manifests {
-		young := s.young(r.s.layout.RevisionLink(r.name, d), cutoff)
-		if opts.DeleteUntagged && !tagged[d] && !young {
+	for _, d := range slices.Sorted(maps.Keys(rm.manifests)) {
+		if opts.DeleteUntagged && !tagged[d] && !young[d] {
 			rm.candidates = append(rm.candidates, d)
-			m, err := r.Manifest(d)
-			if err != nil {
-				return nil, err
-			}
-			if subj, ok := m.Subject(); ok {
+			if subj, ok := rm.cache[d].Subject(); ok {
 				rm.subjects[d] = subj.Digest
 			}
 			continue
@@ -252,9 +264,8 @@ func (s *Store) markRepository(r *Repository, cutoff time.Time, opts GCOptions) 
 			return nil, err
 		}
 	}
-	slices.Sort(rm.candidates)
 	dir := s.layout.Layers(r.name)
-	err := walkLinks(s.fsys, dir, func(p string, d digest.Digest) error {
+	err = walkLinks(s.fsys, dir, func(p string, d digest.Digest) error {
 		target, err := readLink(s.fsys, p)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
@@ -275,25 +286,41 @@ func (s *Store) markRepository(r *Repository, cutoff time.Time, opts GCOptions) 
 	return rm, err
 }
 
+// readManifestData reads the manifest stored as blob d, whether or not it
+// is linked in r.
+func (r *Repository) readManifestData(d digest.Digest) (*Manifest, error) {
+	p := r.s.layout.BlobData(d)
+	raw, err := fs.ReadFile(r.s.fsys, p)
+	if err != nil {
+		return nil, r.err("get manifest", d.String(), p, err)
+	}
+	return r.parseManifestData(d, p, raw)
+}
+
 // young reports whether the file p was modified after cutoff.
 func (s *Store) young(p string, cutoff time.Time) bool {
+	if cutoff.After(time.Now().Add(time.Hour * 24 * 365)) {
+		return false // no grace window: nothing to stat
+	}
 	fi, err := fs.Stat(s.fsys, p)
 	return err == nil && fi.ModTime().After(cutoff)
 }
 
 // mark marks manifest d and what it references, recursing into child
-// manifests present in the same repository.
+// manifests present in the same repository. A referrer does not keep its
+// subject.
 func (rm *repoMarks) mark(d digest.Digest) error {
 	rm.marked[d] = true
-	m, err := rm.repo.Manifest(d)
-	if err != nil {
-		return err
-	}
-	for ref := range m.References() {
-		if _, ok := m.Subject(); ok && ref.Digest == rm.subjectOf(m) {
-			continue // a referrer does not keep its subject
+	m, ok := rm.cache[d]
+	if !ok {
+		var err error
+		if m, err = rm.repo.Manifest(d); err != nil {
+			return err
 		}
-		if rm.marked[ref.Digest] {
+	}
+	subj, hasSubject := m.Subject()
+	for ref := range m.References() {
+		if hasSubject && ref.Digest == subj.Digest || rm.marked[ref.Digest] {
 			continue
 		}
 		rm.marked[ref.Digest] = true
@@ -304,11 +331,6 @@ func (rm *repoMarks) mark(d digest.Digest) error {
 		}
 	}
 	return nil
-}
-
-func (rm *repoMarks) subjectOf(m *Manifest) digest.Digest {
-	s, _ := m.Subject()
-	return s.Digest
 }
 
 // keepReferrers marks the untagged candidates of rm whose subject is kept

@@ -187,7 +187,17 @@ func (r *Repository) readManifest(b *Blob) (*Manifest, error) {
 	if err != nil {
 		return nil, fail(err)
 	}
-	if got := b.Digest().Algorithm().FromBytes(raw); got != b.Digest() {
+	return r.parseManifestData(b.Digest(), b.Path(), raw)
+}
+
+// parseManifestData checks raw, read from path, against digest d and
+// parses it.
+func (r *Repository) parseManifestData(d digest.Digest, path string, raw []byte) (*Manifest, error) {
+	fail := func(err error) error { return r.err("get manifest", d.String(), path, err) }
+	if len(raw) > MaxManifestSize {
+		return nil, fail(fmt.Errorf("%w: %d bytes, at most %d", ErrManifestTooLarge, len(raw), MaxManifestSize))
+	}
+	if got := d.Algorithm().FromBytes(raw); got != d {
 		return nil, fail(fmt.Errorf("%w: content hashes to %s", ErrDigestMismatch, got))
 	}
 	m, err := ParseManifest(raw)

@@ -116,25 +116,43 @@ func (s *Store) Catalog(n int, last string) ([]string, error) {
 // files whose path does not name a valid digest are skipped.
 func (s *Store) Blobs() iter.Seq2[digest.Digest, error] {
 	return func(yield func(digest.Digest, error) bool) {
+		for b, err := range s.blobFiles() {
+			if !yield(b.d, err) {
+				return
+			}
+		}
+	}
+}
+
+// blobFile is a blob data file found by a walk.
+type blobFile struct {
+	d    digest.Digest
+	info fs.FileInfo
+}
+
+// blobFiles is Blobs with each data file's FileInfo.
+func (s *Store) blobFiles() iter.Seq2[blobFile, error] {
+	return func(yield func(blobFile, error) bool) {
 		root := s.layout.Blobs()
 		err := walkDepth(s.fsys, root, 3, func(rel string) error {
 			d, ok := BlobDigest(rel + "/data")
 			if !ok {
 				return nil
 			}
-			if _, err := fs.Stat(s.fsys, path.Join(root, rel, "data")); err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil // an empty blob directory: deleted data
-				}
+			fi, err := fs.Stat(s.fsys, path.Join(root, rel, "data"))
+			if errors.Is(err, fs.ErrNotExist) || err == nil && fi.IsDir() {
+				return nil // an empty blob directory: deleted data
+			}
+			if err != nil {
 				return err
 			}
-			if !yield(d, nil) {
+			if !yield(blobFile{d, fi}, nil) {
 				return fs.SkipAll
 			}
 			return nil
 		})
 		if err != nil {
-			yield("", &Error{Op: "list blobs", Path: root, Err: err})
+			yield(blobFile{}, &Error{Op: "list blobs", Path: root, Err: err})
 		}
 	}
 }
