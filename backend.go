@@ -29,7 +29,7 @@ import (
 //
 // Every error is an [*fs.PathError] naming the operation and the path.
 // Optional upgrades are found by type assertion: [RenameFS], [RemoveAllFS],
-// [LinkFS] and [ChtimesFS].
+// [LinkFS], [ChtimesFS], and on the read side [WalkFS].
 type WriteFS interface {
 	fs.FS
 	Create(name string) (FileWriter, error)
@@ -77,6 +77,49 @@ type LinkFS interface {
 type ChtimesFS interface {
 	WriteFS
 	Chtimes(name string, mtime time.Time) error
+}
+
+// WalkFS is an optional read-side upgrade for backends that list a whole
+// subtree at once, as an object store's flat listing does. WalkFiles calls
+// fn for every file below dir (not for directories), with its path and
+// FileInfo, in byte order of the paths; fn may return [fs.SkipAll] to stop.
+// A missing dir has no files. Whole-tree iterators, garbage collection and
+// the integrity check use it when present.
+type WalkFS interface {
+	fs.FS
+	WalkFiles(dir string, fn func(name string, info fs.FileInfo) error) error
+}
+
+// walkFiles calls fn for every file below dir, through the backend's
+// WalkFiles when it has one and [fs.WalkDir] otherwise. A missing dir has no
+// files; fn may return fs.SkipAll to stop.
+func walkFiles(fsys fs.FS, dir string, fn func(name string, info fs.FileInfo) error) error {
+	if w, ok := fsys.(WalkFS); ok {
+		return w.WalkFiles(dir, fn)
+	}
+	err := fs.WalkDir(fsys, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed since it was listed
+		}
+		if err != nil {
+			return err
+		}
+		return fn(p, fi)
+	})
+	if err == fs.SkipAll {
+		return nil
+	}
+	return err
 }
 
 // checkPath reports whether name is a path a writer may create or change.

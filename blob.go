@@ -174,8 +174,9 @@ func (s *Store) putBlobAt(w WriteFS, name string, r io.Reader, want digest.Diges
 	if err != nil {
 		return nil, fail(err)
 	}
+	committing := false
 	defer func() {
-		if err != nil {
+		if err != nil && !committing { // a failed Commit cleans up itself
 			err = errors.Join(err, fw.Cancel())
 		}
 	}()
@@ -204,6 +205,7 @@ func (s *Store) putBlobAt(w WriteFS, name string, r io.Reader, want digest.Diges
 			return nil, fail(fmt.Errorf("%w: content hashes to %s, expected %s", ErrDigestMismatch, check, want))
 		}
 	}
+	committing = true
 	if err := fw.Commit(); err != nil {
 		return nil, fail(err)
 	}

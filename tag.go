@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
-	"path"
+	"strings"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -168,37 +168,20 @@ func (r *Repository) links(dir, op string, resolve bool) iter.Seq2[digest.Digest
 }
 
 // walkLinks calls fn for each file dir/<alg>/<hex>/link whose path names a
-// valid digest, in lexical order. A missing dir is empty.
+// valid digest, in lexical order. A missing dir is empty. fn may return
+// fs.SkipAll to stop.
 func walkLinks(fsys fs.FS, dir string, fn func(p string, d digest.Digest) error) error {
-	algs, err := fs.ReadDir(fsys, dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, a := range algs {
-		if !a.IsDir() {
-			continue
+	return walkFiles(fsys, dir, func(p string, _ fs.FileInfo) error {
+		rel := strings.Split(strings.TrimPrefix(p, dir+"/"), "/")
+		if len(rel) != 3 || rel[2] != "link" {
+			return nil
 		}
-		hexes, err := fs.ReadDir(fsys, path.Join(dir, a.Name()))
-		if err != nil {
-			return err
+		d := digest.NewDigestFromEncoded(digest.Algorithm(rel[0]), rel[1])
+		if d.Validate() != nil {
+			return nil
 		}
-		for _, h := range hexes {
-			d := digest.NewDigestFromEncoded(digest.Algorithm(a.Name()), h.Name())
-			if !h.IsDir() || d.Validate() != nil {
-				continue
-			}
-			if err := fn(path.Join(dir, a.Name(), h.Name(), "link"), d); err != nil {
-				if err == fs.SkipAll {
-					return nil
-				}
-				return err
-			}
-		}
-	}
-	return nil
+		return fn(p, d)
+	})
 }
 
 // String is "repository:tag".

@@ -134,17 +134,10 @@ type blobFile struct {
 func (s *Store) blobFiles() iter.Seq2[blobFile, error] {
 	return func(yield func(blobFile, error) bool) {
 		root := s.layout.Blobs()
-		err := walkDepth(s.fsys, root, 3, func(rel string) error {
-			d, ok := BlobDigest(rel + "/data")
+		err := walkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
+			d, ok := BlobDigest(strings.TrimPrefix(p, root+"/"))
 			if !ok {
 				return nil
-			}
-			fi, err := fs.Stat(s.fsys, path.Join(root, rel, "data"))
-			if errors.Is(err, fs.ErrNotExist) || err == nil && fi.IsDir() {
-				return nil // an empty blob directory: deleted data
-			}
-			if err != nil {
-				return err
 			}
 			if !yield(blobFile{d, fi}, nil) {
 				return fs.SkipAll
@@ -155,38 +148,6 @@ func (s *Store) blobFiles() iter.Seq2[blobFile, error] {
 			yield(blobFile{}, &Error{Op: "list blobs", Path: root, Err: err})
 		}
 	}
-}
-
-// walkDepth calls fn with the path, relative to root, of every directory
-// exactly depth levels below root, in lexical order. A missing root is
-// empty. fn may return fs.SkipAll to stop.
-func walkDepth(fsys fs.FS, root string, depth int, fn func(rel string) error) error {
-	var walk func(rel string, depth int) error
-	walk = func(rel string, depth int) error {
-		if depth == 0 {
-			return fn(rel)
-		}
-		entries, err := fs.ReadDir(fsys, path.Join(root, rel))
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if !e.IsDir() {
-				continue
-			}
-			if err := walk(path.Join(rel, e.Name()), depth-1); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if _, err := fs.Stat(fsys, root); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err := walk(".", depth); err != nil && err != fs.SkipAll {
-		return err
-	}
-	return nil
 }
 
 // Manifests yields the digests of the manifests in the repository, as the
@@ -333,44 +294,85 @@ type Entry struct {
 
 // Walk yields every file of the layout (and each upload session directory,
 // whose contents are not entered), classified, in lexical pre-order
-// ([fs.WalkDir] order). It is the whole-tree view integrity tools start
-// from.
+// ([fs.WalkDir] order; key byte order on a [WalkFS] backend, which has no
+// empty directories). It is the whole-tree view integrity tools start from.
 func (s *Store) Walk() iter.Seq2[Entry, error] {
 	return func(yield func(Entry, error) bool) {
 		root := s.layout.Root()
-		err := fs.WalkDir(s.fsys, root, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if p == root && errors.Is(err, fs.ErrNotExist) {
-					return fs.SkipAll
-				}
-				return err
-			}
-			if p == root {
-				return nil
-			}
-			e := classify(strings.TrimPrefix(p, root+"/"), d.IsDir())
-			if e.Kind == 0 {
-				return nil // a directory to enter
-			}
-			e.Path = p
-			if e.Info, err = d.Info(); err != nil {
-				if errors.Is(err, fs.ErrNotExist) {
-					return nil
-				}
-				return err
-			}
-			if !yield(e, nil) {
-				return fs.SkipAll
-			}
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		})
-		if err != nil {
+		var err error
+		if _, ok := s.fsys.(WalkFS); ok {
+			err = s.walkFlat(root, yield)
+		} else {
+			err = s.walkDirs(root, yield)
+		}
+		if err != nil && err != fs.SkipAll {
 			yield(Entry{}, &Error{Op: "walk", Path: root, Err: err})
 		}
 	}
+}
+
+func (s *Store) walkDirs(root string, yield func(Entry, error) bool) error {
+	return fs.WalkDir(s.fsys, root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if p == root {
+			return nil
+		}
+		e := classify(strings.TrimPrefix(p, root+"/"), d.IsDir())
+		if e.Kind == 0 {
+			return nil // a directory to enter
+		}
+		e.Path = p
+		if e.Info, err = d.Info(); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !yield(e, nil) {
+			return fs.SkipAll
+		}
+		if d.IsDir() {
+			return fs.SkipDir
+		}
+		return nil
+	})
+}
+
+// walkFlat is Walk over a flat listing: the files of an upload session
+// become one UploadDir entry.
+func (s *Store) walkFlat(root string, yield func(Entry, error) bool) error {
+	lastUpload := ""
+	return walkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
+		rel := strings.TrimPrefix(p, root+"/")
+		if c := strings.Split(rel, "/"); c[0] == "repositories" {
+			if i := slicesIndexUnderscore(c); i > 1 && c[i] == "_uploads" && len(c) > i+2 {
+				dir := path.Join(root, strings.Join(c[:i+2], "/"))
+				if dir == lastUpload {
+					return nil
+				}
+				lastUpload = dir
+				info, err := fs.Stat(s.fsys, dir)
+				if err != nil {
+					info = fi
+				}
+				if !yield(Entry{Kind: UploadDir, Path: dir, Repository: strings.Join(c[1:i], "/"), Info: info}, nil) {
+					return fs.SkipAll
+				}
+				return nil
+			}
+		}
+		e := classify(rel, false)
+		e.Path, e.Info = p, fi
+		if !yield(e, nil) {
+			return fs.SkipAll
+		}
+		return nil
+	})
 }
 
 // classify names what the path rel, relative to the layout root, is. Kind
