@@ -1,0 +1,372 @@
+package regstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"iter"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// ProblemKind names a kind of damage the integrity check finds. The names
+// are stable: scripts may match them.
+type ProblemKind string
+
+// The kinds of [Problem].
+const (
+	BlobCorrupt       ProblemKind = "blob-corrupt"        // data does not hash to its digest
+	BlobMissing       ProblemKind = "blob-missing"        // a link names data that does not exist
+	BlobOrphan        ProblemKind = "blob-orphan"         // data nothing links to or references
+	LinkEmpty         ProblemKind = "link-empty"          // a link file with no content
+	LinkTrailingBytes ProblemKind = "link-trailing-bytes" // a digest followed by a newline or other bytes
+	LinkUnknownAlg    ProblemKind = "link-unknown-algorithm"
+	LinkUnparsable    ProblemKind = "link-unparsable"    // anything else that is not "<alg>:<hex>"
+	TagNotInIndex     ProblemKind = "tag-not-in-index"   // current link not recorded in the tag's index
+	TagUnresolvable   ProblemKind = "tag-unresolvable"   // current link names a manifest not in the repository
+	ManifestInvalid   ProblemKind = "manifest-invalid"   // does not parse as any manifest the registry reads
+	ManifestTooLarge  ProblemKind = "manifest-too-large" // over 4 MiB
+	ReferenceMissing  ProblemKind = "reference-missing"  // a blob or child manifest that is not in the store
+	ReferenceUnlinked ProblemKind = "reference-unlinked" // a blob or child that exists but is not linked in the repository
+	UploadStale       ProblemKind = "upload-stale"       // an upload older than the stale age
+	UploadMalformed   ProblemKind = "upload-malformed"   // an upload whose startedat is missing or unreadable
+	TempFileLeft      ProblemKind = "temp-file"          // a *.tmp left by an interrupted write
+	UnknownFileInTree ProblemKind = "unknown-file"       // a file that is no part of the layout
+)
+
+// Problem is one finding of [Store.Check].
+type Problem struct {
+	Kind       ProblemKind   `json:"kind"`
+	Path       string        `json:"path"`
+	Repository string        `json:"repository,omitempty"`
+	Tag        string        `json:"tag,omitempty"`
+	Digest     digest.Digest `json:"digest,omitempty"`
+	// Target is what a link names, when it matters (e.g. the missing blob).
+	Target  digest.Digest `json:"target,omitempty"`
+	Message string        `json:"message"`
+}
+
+// String is the problem's sentence.
+func (p Problem) String() string { return p.Message }
+
+// CheckOptions configures [Store.Check].
+type CheckOptions struct {
+	// LinksOnly skips re-hashing blob data: a fast pass over the
+	// structure only.
+	LinksOnly bool
+	// Workers bounds the blobs re-hashed at once. Zero means 4.
+	Workers int
+	// StaleUploads is the age beyond which an upload session counts as
+	// stale. Zero means 168h, the registry's purge age.
+	StaleUploads time.Duration
+	// Now, if set, replaces time.Now (for tests).
+	Now func() time.Time
+}
+
+// checkState is what the walk has seen so far.
+type checkState struct {
+	blobs      map[digest.Digest]int64                    // data present, with sizes
+	referenced map[digest.Digest]bool                     // named by any link or reference
+	layers     map[string]map[digest.Digest]digest.Digest // repo → link digest → target
+	revisions  map[string]map[digest.Digest]digest.Digest
+	tagCurrent map[string]map[string]Problem // repo → tag → current link (Digest = target)
+	tagIndex   map[string]map[string]map[digest.Digest]bool
+}
+
+// Check walks the whole store and yields every problem it finds, as it
+// finds them: structure first (links, tags, manifests, uploads, unknown
+// files), then, unless LinksOnly, blob data re-hashed on a bounded number of
+// workers. It changes nothing. Empty directories (which the registry itself
+// leaves after deletes) and legacy signature links are not problems.
+// The sequence ends early, with an error, only when the backend fails.
+func (s *Store) Check(ctx context.Context, opts CheckOptions) iter.Seq2[Problem, error] {
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.StaleUploads <= 0 {
+		opts.StaleUploads = 168 * time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return func(yield func(Problem, error) bool) {
+		st := &checkState{blobs: map[digest.Digest]int64{}, referenced: map[digest.Digest]bool{},
+			layers: map[string]map[digest.Digest]digest.Digest{}, revisions: map[string]map[digest.Digest]digest.Digest{},
+			tagCurrent: map[string]map[string]Problem{}, tagIndex: map[string]map[string]map[digest.Digest]bool{}}
+		for e, err := range s.Walk() {
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err != nil {
+				yield(Problem{}, err)
+				return
+			}
+			for _, p := range s.checkEntry(st, e, opts) {
+				if !yield(p, nil) {
+					return
+				}
+			}
+		}
+		for _, p := range s.checkRepositories(st) {
+			if !yield(p, nil) {
+				return
+			}
+		}
+		for _, d := range sortedDigests(st.blobs) {
+			if !st.referenced[d] {
+				p := Problem{Kind: BlobOrphan, Path: s.layout.BlobData(d), Digest: d,
+					Message: fmt.Sprintf("blob %s (%d bytes) is linked and referenced by nothing; garbage collection will remove it", d, st.blobs[d])}
+				if !yield(p, nil) {
+					return
+				}
+			}
+		}
+		if !opts.LinksOnly {
+			s.rehash(ctx, st, opts.Workers, yield)
+		}
+	}
+}
+
+// checkEntry looks at one walked file.
+func (s *Store) checkEntry(st *checkState, e Entry, opts CheckOptions) []Problem {
+	switch e.Kind {
+	case BlobData:
+		st.blobs[e.Digest] = e.Info.Size()
+	case LayerLink, RevisionLink, TagCurrentLink, TagIndexLink:
+		target, p, ok := s.checkLink(e)
+		if !ok {
+			return []Problem{p}
+		}
+		st.referenced[target] = true
+		switch e.Kind {
+		case LayerLink:
+			setIn(st.layers, e.Repository)[e.Digest] = target
+		case RevisionLink:
+			setIn(st.revisions, e.Repository)[e.Digest] = target
+		case TagCurrentLink:
+			setIn(st.tagCurrent, e.Repository)[e.Tag] = Problem{Path: e.Path, Repository: e.Repository, Tag: e.Tag, Target: target}
+			return nil
+		case TagIndexLink:
+			tags := setIn(st.tagIndex, e.Repository)
+			if tags[e.Tag] == nil {
+				tags[e.Tag] = map[digest.Digest]bool{}
+			}
+			tags[e.Tag][target] = true
+			return nil
+		}
+		if _, ok := st.blobs[target]; !ok {
+			return []Problem{{Kind: BlobMissing, Path: e.Path, Repository: e.Repository, Digest: e.Digest, Target: target,
+				Message: fmt.Sprintf("%s %s in %s names blob %s, whose data is missing (the registry answers \"unknown\")", e.Kind, e.Digest, e.Repository, target)}}
+		}
+	case UploadDir:
+		return s.checkUpload(e, opts)
+	case TempFile:
+		return []Problem{{Kind: TempFileLeft, Path: e.Path, Repository: e.Repository,
+			Message: fmt.Sprintf("temporary file %s was left by an interrupted write; it can be removed", e.Path)}}
+	case UnknownFile:
+		return []Problem{{Kind: UnknownFileInTree, Path: e.Path, Repository: e.Repository,
+			Message: fmt.Sprintf("%s is not part of the registry layout", e.Path)}}
+	}
+	return nil
+}
+
+// setIn returns m[repo], creating it.
+func setIn[K comparable, V any](m map[string]map[K]V, repo string) map[K]V {
+	if m[repo] == nil {
+		m[repo] = map[K]V{}
+	}
+	return m[repo]
+}
+
+func sortedDigests[V any](m map[digest.Digest]V) []digest.Digest {
+	return slices.Sorted(maps.Keys(m))
+}
+
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// checkLink reads a link file and classifies what is wrong with it.
+func (s *Store) checkLink(e Entry) (digest.Digest, Problem, bool) {
+	p := Problem{Path: e.Path, Repository: e.Repository, Tag: e.Tag, Digest: e.Digest}
+	f, err := s.fsys.Open(e.Path)
+	var b []byte
+	if err == nil {
+		b, err = io.ReadAll(io.LimitReader(f, maxLinkSize+1))
+		f.Close()
+	}
+	if err != nil {
+		p.Kind, p.Message = LinkUnparsable, fmt.Sprintf("%s %s cannot be read: %v", e.Kind, e.Path, err)
+		return "", p, false
+	}
+	d, err := ParseLink(b)
+	if err == nil {
+		return d, p, true
+	}
+	trimmed := bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0:
+		p.Kind, p.Message = LinkEmpty, fmt.Sprintf("%s %s is empty (an interrupted write by registry 3.0 or older)", e.Kind, e.Path)
+	case len(trimmed) < len(b) && digest.Digest(trimmed).Validate() == nil:
+		p.Kind, p.Target = LinkTrailingBytes, digest.Digest(trimmed)
+		p.Message = fmt.Sprintf("%s %s holds %s with extra whitespace or newline; the registry answers it with a server error", e.Kind, e.Path, trimmed)
+	case errors.Is(err, digest.ErrDigestUnsupported):
+		p.Kind, p.Message = LinkUnknownAlg, fmt.Sprintf("%s %s names an unknown digest algorithm: %q", e.Kind, e.Path, truncate(b))
+	default:
+		p.Kind, p.Message = LinkUnparsable, fmt.Sprintf("%s %s does not hold a digest: %q", e.Kind, e.Path, truncate(b))
+	}
+	return "", p, false
+}
+
+// checkUpload reports stale and malformed upload sessions.
+func (s *Store) checkUpload(e Entry, opts CheckOptions) []Problem {
+	p := Problem{Path: e.Path, Repository: e.Repository}
+	b, err := fs.ReadFile(s.fsys, e.Path+"/startedat")
+	started, perr := time.Parse(time.RFC3339, string(b))
+	if err != nil || perr != nil {
+		p.Kind = UploadMalformed
+		p.Message = fmt.Sprintf("upload %s has no readable startedat, so the registry will never purge it", e.Path)
+		return []Problem{p}
+	}
+	if age := opts.Now().Sub(started); age > opts.StaleUploads {
+		p.Kind = UploadStale
+		p.Message = fmt.Sprintf("upload %s was started %s ago (%s)", e.Path, age.Round(time.Second), started.Format(time.RFC3339))
+		return []Problem{p}
+	}
+	return nil
+}
+
+// checkRepositories checks tags and manifests once every link is known.
+func (s *Store) checkRepositories(st *checkState) []Problem {
+	var out []Problem
+	repos := sortedKeys(st.revisions)
+	for _, repo := range sortedKeys(st.tagCurrent) {
+		if _, ok := st.revisions[repo]; !ok {
+			repos = append(repos, repo)
+		}
+	}
+	for _, repo := range repos {
+		r := &Repository{s: s, name: repo}
+		for _, d := range sortedDigests(st.revisions[repo]) {
+			target := st.revisions[repo][d]
+			if _, ok := st.blobs[target]; !ok {
+				continue // reported as blob-missing
+			}
+			out = append(out, s.checkManifest(st, r, target)...)
+		}
+		for _, tag := range sortedKeys(st.tagCurrent[repo]) {
+			cur := st.tagCurrent[repo][tag]
+			if !st.tagIndex[repo][tag][cur.Target] {
+				cur.Kind = TagNotInIndex
+				cur.Message = fmt.Sprintf("tag %s:%s points at %s, which its index does not record", repo, tag, cur.Target)
+				out = append(out, cur)
+			}
+			if _, ok := st.revisions[repo][cur.Target]; !ok {
+				cur.Kind = TagUnresolvable
+				cur.Message = fmt.Sprintf("tag %s:%s points at %s, which is not a manifest of the repository (pulls fail)", repo, tag, cur.Target)
+				out = append(out, cur)
+			} else if _, ok := st.blobs[cur.Target]; !ok {
+				cur.Kind = BlobMissing
+				cur.Message = fmt.Sprintf("tag %s:%s points at %s, whose data is missing", repo, tag, cur.Target)
+				out = append(out, cur)
+			}
+		}
+	}
+	return out
+}
+
+// checkManifest parses one manifest and checks what it references.
+func (s *Store) checkManifest(st *checkState, r *Repository, d digest.Digest) []Problem {
+	p := Problem{Path: s.layout.BlobData(d), Repository: r.name, Digest: d}
+	m, err := r.readManifestData(d)
+	if err != nil {
+		p.Kind = ManifestInvalid
+		if errors.Is(err, ErrManifestTooLarge) {
+			p.Kind = ManifestTooLarge
+		}
+		if errors.Is(err, ErrDigestMismatch) {
+			return nil // reported by the re-hash
+		}
+		p.Message = fmt.Sprintf("manifest %s in %s cannot be read: %v", d, r.name, errors.Unwrap(err))
+		return []Problem{p}
+	}
+	var out []Problem
+	refs := func(ds []digestKind) {
+		for _, ref := range ds {
+			st.referenced[ref.d] = true
+			if _, ok := st.blobs[ref.d]; !ok {
+				q := p
+				q.Kind, q.Target = ReferenceMissing, ref.d
+				q.Message = fmt.Sprintf("manifest %s in %s references %s %s, which is not in the store", d, r.name, ref.kind, ref.d)
+				out = append(out, q)
+				continue
+			}
+			links := st.layers[r.name]
+			if ref.kind == "child manifest" {
+				links = st.revisions[r.name]
+			}
+			if _, ok := links[ref.d]; !ok {
+				q := p
+				q.Kind, q.Target = ReferenceUnlinked, ref.d
+				q.Message = fmt.Sprintf("manifest %s in %s references %s %s, which is not linked in the repository (pulls of it fail)", d, r.name, ref.kind, ref.d)
+				out = append(out, q)
+			}
+		}
+	}
+	var ds []digestKind
+	for b := range m.Blobs() {
+		if len(b.URLs) == 0 {
+			ds = append(ds, digestKind{b.Digest, "blob"})
+		}
+	}
+	for _, c := range m.Children() {
+		ds = append(ds, digestKind{c.Digest, "child manifest"})
+	}
+	refs(ds)
+	return out
+}
+
+type digestKind struct {
+	d    digest.Digest
+	kind string
+}
+
+// rehash verifies every blob's data on a bounded number of workers.
+func (s *Store) rehash(ctx context.Context, st *checkState, workers int, yield func(Problem, error) bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ds := sortedDigests(st.blobs)
+	found := make(chan Problem)
+	go func() {
+		defer close(found)
+		_ = parallel(ctx, workers, len(ds), func(i int) error {
+			b, err := s.statBlob(ds[i])
+			if err != nil {
+				return nil // removed meanwhile
+			}
+			if err := b.Verify(); err != nil && (errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch)) {
+				select {
+				case found <- Problem{Kind: BlobCorrupt, Path: b.Path(), Digest: b.Digest(),
+					Message: fmt.Sprintf("blob %s is corrupt: %v", b.Digest(), errors.Unwrap(err))}:
+				case <-ctx.Done():
+				}
+			}
+			return nil
+		}, nil)
+	}()
+	for p := range found {
+		if !yield(p, nil) {
+			cancel()
+			for range found {
+			}
+			return
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		yield(Problem{}, err)
+	}
+}

@@ -1,0 +1,40 @@
+package regstore_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/internal/backendtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func checkKinds(t *testing.T, s *regstore.Store, opts regstore.CheckOptions) map[regstore.ProblemKind]int {
+	t.Helper()
+	kinds := map[regstore.ProblemKind]int{}
+	for p, err := range s.Check(context.Background(), opts) {
+		require.NoError(t, err)
+		t.Log(p.Kind, p.Message)
+		kinds[p.Kind]++
+	}
+	return kinds
+}
+
+func TestCheckCleanAndBroken(t *testing.T) {
+	g := buildGCTree(t)
+	kinds := checkKinds(t, g.s, regstore.CheckOptions{})
+	assert.Empty(t, kinds, "Check on a clean tree")
+
+	w := g.s.FS().(regstore.WriteFS)
+	l := g.s.Layout()
+	backendtest.Put(t, w, l.TagCurrent("a", "latest"), g.tagged.Digest().String()+"\n")
+	backendtest.Put(t, w, l.BlobData(layerOf(t, g.tagged)), "corrupted")
+	backendtest.Put(t, w, l.Root()+"/stray", "x")
+	kinds = checkKinds(t, g.s, regstore.CheckOptions{})
+	assert.Equal(t, 1, kinds[regstore.LinkTrailingBytes])
+	assert.Equal(t, 1, kinds[regstore.BlobCorrupt])
+	assert.Equal(t, 1, kinds[regstore.UnknownFileInTree])
+	kinds = checkKinds(t, g.s, regstore.CheckOptions{LinksOnly: true})
+	assert.Zero(t, kinds[regstore.BlobCorrupt], "links-only skips re-hashing")
+}
