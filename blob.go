@@ -147,7 +147,8 @@ func (s *Store) PutBlob(r io.Reader, want digest.Digest, size int64) (*Blob, err
 			return s.putBlobAt(w, s.layout.BlobData(want), r, want, size)
 		}
 	}
-	// The final path is known only at the end: stage the content, then
+	// The final path is known only at the end: stage the content beside
+	// the blobs (a temporary file, as Walk and Check classify it), then
 	// move it into place.
 	staging := path.Join(s.layout.Blobs(), "staging-"+rand.Text()+".tmp")
 	b, err := s.putBlobAt(w, staging, r, want, size)

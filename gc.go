@@ -113,7 +113,7 @@ type linkInfo struct {
 // an error, since what it references would otherwise be lost.
 func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	opts.defaults()
-	plan := &GCPlan{Started: opts.Now(), LayerLinks: map[string][]digest.Digest{}, Manifests: map[string][]digest.Digest{}}
+	plan := &GCPlan{Started: opts.Now(), Blobs: []digest.Digest{}, LayerLinks: map[string][]digest.Digest{}, Manifests: map[string][]digest.Digest{}}
 	plan.Cutoff = plan.Started.Add(-opts.Grace)
 	if opts.Grace < 0 {
 		plan.Cutoff = plan.Started.Add(time.Hour * 24 * 365 * 100)
@@ -137,19 +137,12 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 		return nil, err
 	}
 
-	// The mark set is global. Layer links are judged against the marks of
-	// the repositories walked so far, as the registry does.
+	// The mark set is global. Referrers follow their subjects; untagged
+	// manifests marked anywhere survive.
 	marked := map[digest.Digest]bool{}
 	for _, rm := range results {
 		maps.Copy(marked, rm.marked)
-		for _, l := range rm.links {
-			if !marked[l.target] && !l.young {
-				plan.LayerLinks[rm.repo.name] = append(plan.LayerLinks[rm.repo.name], l.path)
-			}
-		}
 	}
-	// Untagged manifests marked anywhere survive; referrers follow their
-	// subjects.
 	for _, rm := range results {
 		if err := s.keepReferrers(rm, marked, opts); err != nil {
 			return nil, err
@@ -161,20 +154,13 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 				plan.Manifests[rm.repo.name] = append(plan.Manifests[rm.repo.name], d)
 			}
 		}
-	}
-	// Links whose targets got marked late stay.
-	for repo, links := range plan.LayerLinks {
-		rm := slices.IndexFunc(results, func(r *repoMarks) bool { return r.repo.name == repo })
-		plan.LayerLinks[repo] = slices.DeleteFunc(links, func(d digest.Digest) bool {
-			for _, l := range results[rm].links {
-				if l.path == d {
-					return marked[l.target]
-				}
+		// A _layers link goes only when its blob goes. (The registry judges
+		// links against the marks of the repositories walked before, so it
+		// may unlink a blob another repository keeps; we do not.)
+		for _, l := range rm.links {
+			if !marked[l.target] && !l.young {
+				plan.LayerLinks[rm.repo.name] = append(plan.LayerLinks[rm.repo.name], l.path)
 			}
-			return false
-		})
-		if len(plan.LayerLinks[repo]) == 0 {
-			delete(plan.LayerLinks, repo)
 		}
 	}
 	plan.Marked = len(marked)
@@ -360,10 +346,16 @@ func (s *Store) keepReferrers(rm *repoMarks, marked map[digest.Digest]bool, opts
 // ApplyGC removes what plan lists, pointers before data: tag index entries
 // and revisions, then _layers links, then blob data. Each removal is
 // re-validated first and skipped when it no longer holds: a revision that a
-// tag now points at, or anything modified after the plan's cutoff. Before
-// blobs go, every link younger than the cutoff is read again, and the blobs
-// they (and the manifests they name) reference are spared: a push that
-// finished during the collection is never broken.
+// tag now points at, or anything modified after the plan's cutoff.
+//
+// Writes that happen during the collection are protected through their
+// links: every link younger than the cutoff is read, and what it points at
+// is kept, with everything the manifests it names reference, recursively.
+// This is done before anything is removed and again after the blobs to
+// remove have been moved aside (on backends that rename): blobs that a push
+// finished meanwhile now needs are put back. One window remains, as in the
+// registry: a manifest whose blobs were checked before they were moved
+// aside and whose revision link is written after the second look.
 func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error {
 	opts.defaults()
 	w, err := s.writer("gc", "", "")
@@ -371,18 +363,25 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 		return err
 	}
 	removed := 0
+	var mu sync.Mutex
 	progress := func() {
+		mu.Lock()
+		defer mu.Unlock()
 		removed++
 		if opts.Progress != nil {
 			opts.Progress(GCProgress{Phase: "sweep", Removed: removed})
 		}
+	}
+	protected, err := s.youngReferences(plan.Cutoff)
+	if err != nil {
+		return err
 	}
 	for _, repo := range slices.Sorted(maps.Keys(plan.Manifests)) {
 		r, err := s.Repository(repo)
 		if err != nil {
 			return err
 		}
-		if err := s.removeRevisions(ctx, w, r, plan.Manifests[repo], plan.Cutoff, progress); err != nil {
+		if err := s.removeRevisions(ctx, w, r, plan.Manifests[repo], plan.Cutoff, protected, progress); err != nil {
 			return err
 		}
 	}
@@ -396,7 +395,10 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 				return err
 			}
 			p := s.layout.LayerLink(r.name, d)
-			if s.young(p, plan.Cutoff) {
+			if protected[d] || s.young(p, plan.Cutoff) {
+				continue
+			}
+			if target, err := readLink(s.fsys, p); err == nil && protected[target] {
 				continue
 			}
 			if err := removeFile(w, p); err != nil {
@@ -405,29 +407,108 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 			progress()
 		}
 	}
-	protected, err := s.youngReferences(plan.Cutoff)
-	if err != nil {
-		return err
+	var doomed []digest.Digest
+	for _, d := range plan.Blobs {
+		if !protected[d] && !s.young(s.layout.BlobData(d), plan.Cutoff) {
+			doomed = append(doomed, d)
+		}
 	}
-	var mu sync.Mutex
-	return parallel(ctx, opts.Workers, len(plan.Blobs), func(i int) error {
-		d := plan.Blobs[i]
-		if protected[d] || s.young(s.layout.BlobData(d), plan.Cutoff) {
+	if _, ok := w.(RenameFS); !ok || plan.Cutoff.After(plan.Started) {
+		// No cheap rename (an object store), or no grace window: look
+		// once more, then remove.
+		if protected, err = s.youngReferences(plan.Cutoff); err != nil {
+			return err
+		}
+		return parallel(ctx, opts.Workers, len(doomed), func(i int) error {
+			if protected[doomed[i]] {
+				return nil
+			}
+			return s.removeBlob(w, doomed[i], progress)
+		}, nil)
+	}
+	// Move the data aside, so that the registry and regstore see the blob
+	// as missing (a push uploads it again), look again, put back what is
+	// now referenced and remove the rest.
+	aside := make([]bool, len(doomed))
+	err = parallel(ctx, opts.Workers, len(doomed), func(i int) error {
+		d := doomed[i]
+		err := rename(w, s.layout.BlobData(d), s.layout.BlobData(d)+asideSuffix)
+		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		if err := removeAll(w, s.layout.BlobDir(d)); err != nil {
-			return &Error{Op: "gc", Reference: d.String(), Path: s.layout.BlobDir(d), Err: err}
+		if err != nil {
+			return &Error{Op: "gc", Reference: d.String(), Path: s.layout.BlobData(d), Err: err}
 		}
-		mu.Lock()
-		progress()
-		mu.Unlock()
+		aside[i] = true
 		return nil
+	}, nil)
+	if err == nil {
+		protected, err = s.youngReferences(plan.Cutoff)
+	}
+	if err != nil {
+		// Put back everything moved aside: nothing is lost.
+		for i, d := range doomed {
+			if aside[i] {
+				err = errors.Join(err, s.restoreBlob(w, d))
+			}
+		}
+		return err
+	}
+	return parallel(context.WithoutCancel(ctx), opts.Workers, len(doomed), func(i int) error {
+		d := doomed[i]
+		switch {
+		case !aside[i]:
+			return nil
+		case protected[d]:
+			return s.restoreBlob(w, d)
+		default:
+			return s.removeBlob(w, d, progress)
+		}
 	}, nil)
 }
 
+// asideSuffix names blob data that a collection moved aside.
+const asideSuffix = ".gc"
+
+// restoreBlob puts data moved aside back, unless the blob was uploaded
+// again meanwhile.
+func (s *Store) restoreBlob(w WriteFS, d digest.Digest) error {
+	p := s.layout.BlobData(d)
+	if _, err := fs.Stat(s.fsys, p); err == nil {
+		return removeFile(w, p+asideSuffix)
+	}
+	if err := rename(w, p+asideSuffix, p); err != nil {
+		return &Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
+	}
+	return nil
+}
+
+// removeBlob removes blob d's data (or what was moved aside) and then its
+// directory, unless the blob was uploaded again meanwhile.
+func (s *Store) removeBlob(w WriteFS, d digest.Digest, progress func()) error {
+	dir := s.layout.BlobDir(d)
+	p := s.layout.BlobData(d)
+	if _, err := fs.Stat(s.fsys, p+asideSuffix); err == nil {
+		if err := removeFile(w, p+asideSuffix); err != nil {
+			return &Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
+		}
+	} else if err := removeFile(w, p); err != nil {
+		return &Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
+	}
+	if _, err := fs.Stat(s.fsys, p); err == nil {
+		return nil // uploaded again
+	}
+	if err := removeAll(w, dir); err != nil {
+		return &Error{Op: "gc", Reference: d.String(), Path: dir, Err: err}
+	}
+	progress()
+	return nil
+}
+
 // removeRevisions removes untagged revisions of r, each after its tag index
-// entries, unless a tag now points at it or it is young.
-func (s *Store) removeRevisions(ctx context.Context, w WriteFS, r *Repository, ds []digest.Digest, cutoff time.Time, progress func()) error {
+// entries, unless a tag now points at it, it is young, or a young link
+// references it.
+func (s *Store) removeRevisions(ctx context.Context, w WriteFS, r *Repository, ds []digest.Digest, cutoff time.Time, protected map[digest.Digest]bool, progress func()) error {
 	var tags []*Tag
 	current := map[digest.Digest]bool{}
 	for t, err := range r.Tags() {
@@ -444,7 +525,7 @@ func (s *Store) removeRevisions(ctx context.Context, w WriteFS, r *Repository, d
 			return err
 		}
 		link := s.layout.RevisionLink(r.name, d)
-		if current[d] || s.young(link, cutoff) {
+		if current[d] || protected[d] || s.young(link, cutoff) {
 			continue
 		}
 		for _, t := range tags {
@@ -460,11 +541,32 @@ func (s *Store) removeRevisions(ctx context.Context, w WriteFS, r *Repository, d
 	return nil
 }
 
-// youngReferences returns the blobs that links modified after cutoff
-// protect: their targets and, for revision links, everything their
-// manifests reference.
+// youngReferences returns what links modified after cutoff protect: their
+// targets and, for manifests, everything they reference, recursively
+// through index children. With no grace window it is empty.
 func (s *Store) youngReferences(cutoff time.Time) (map[digest.Digest]bool, error) {
 	protected := map[digest.Digest]bool{}
+	if cutoff.After(time.Now().Add(time.Hour * 24 * 365)) {
+		return protected, nil
+	}
+	var protect func(r *Repository, d digest.Digest, manifest bool)
+	protect = func(r *Repository, d digest.Digest, manifest bool) {
+		if protected[d] {
+			return
+		}
+		protected[d] = true
+		if !manifest {
+			return
+		}
+		m, err := r.readManifestData(d)
+		if err != nil {
+			return
+		}
+		subj, _ := m.Subject()
+		for ref := range m.References() {
+			protect(r, ref.Digest, m.IsIndex() || ref.Digest == subj.Digest)
+		}
+	}
 	for e, err := range s.Walk() {
 		if err != nil {
 			return nil, err
@@ -473,23 +575,16 @@ func (s *Store) youngReferences(cutoff time.Time) (map[digest.Digest]bool, error
 			continue
 		}
 		switch e.Kind {
-		case LayerLink, TagCurrentLink, TagIndexLink:
-			if d, err := readLink(s.fsys, e.Path); err == nil {
-				protected[d] = true
+		case LayerLink, TagCurrentLink, TagIndexLink, RevisionLink:
+			d, err := readLink(s.fsys, e.Path)
+			if err != nil {
+				continue
 			}
-		case RevisionLink:
 			r, err := s.Repository(e.Repository)
 			if err != nil {
 				continue
 			}
-			m, err := r.Manifest(e.Digest)
-			if err != nil {
-				continue
-			}
-			protected[m.Digest()] = true
-			for ref := range m.References() {
-				protected[ref.Digest] = true
-			}
+			protect(r, d, e.Kind != LayerLink)
 		}
 	}
 	return protected, nil

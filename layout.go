@@ -135,10 +135,6 @@ func (l Layout) UploadHashStates(name, id string) string {
 	return path.Join(l.Upload(name, id), "hashstates")
 }
 
-// Staging is where blobs whose digest is not yet known are written before
-// they are moved to their final path. The registry never looks there.
-func (l Layout) Staging() string { return path.Join(l.root, "_regstore", "staging") }
-
 // algDir is the directory form of an algorithm: the registry replaces
 // '+', '.' and ';' with '/' (a leftover of tarsum digests).
 func algDir(a digest.Algorithm) string {

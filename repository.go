@@ -100,10 +100,11 @@ func (r *Repository) PutBlob(rd io.Reader, want digest.Digest, size int64) (*Blo
 
 // link writes the _layers links for canonical and, if different, alias.
 func (r *Repository) link(w WriteFS, op string, canonical, alias digest.Digest) error {
-	for _, d := range []digest.Digest{canonical, alias} {
-		if d == "" || (d == alias && alias == canonical) {
-			continue
-		}
+	ds := []digest.Digest{canonical}
+	if alias != "" && alias != canonical {
+		ds = append(ds, alias)
+	}
+	for _, d := range ds {
 		p := r.s.layout.LayerLink(r.name, d)
 		if err := writeLink(w, p, canonical); err != nil {
 			return r.err(op, d.String(), p, err)

@@ -43,7 +43,8 @@ func (s *Store) RepositoriesAfter(last string) iter.Seq2[*Repository, error] {
 				if dir == root && errors.Is(err, fs.ErrNotExist) {
 					return true
 				}
-				return yield(nil, &Error{Op: "list repositories", Path: dir, Err: err})
+				yield(nil, &Error{Op: "list repositories", Path: dir, Err: err})
+				return false
 			}
 			for _, e := range entries {
 				name := e.Name()
@@ -226,6 +227,9 @@ func (r *Repository) Uploads() iter.Seq2[*Upload, error] {
 				continue
 			}
 			u, err := r.upload(e)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // completed or cancelled meanwhile
+			}
 			if err != nil {
 				yield(nil, r.err("list uploads", "", path.Join(dir, e.Name()), err))
 				return
@@ -269,10 +273,11 @@ const (
 	UploadDir                           // <repo>/_uploads/<id>, a directory
 	TempFile                            // *.tmp, left by an interrupted write
 	UnknownFile                         // anything else
+	Quarantined                         // below _quarantine/, moved aside by Repair
 )
 
 var kindNames = [...]string{"", "blob data", "layer link", "revision link", "tag current link",
-	"tag index link", "signature link", "upload", "temporary file", "unknown file"}
+	"tag index link", "signature link", "upload", "temporary file", "unknown file", "quarantined file"}
 
 func (k EntryKind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -379,6 +384,9 @@ func (s *Store) walkFlat(root string, yield func(Entry, error) bool) error {
 // 0 means a directory to descend into.
 func classify(rel string, dir bool) Entry {
 	c := strings.Split(rel, "/")
+	if c[0] == QuarantineDir && !dir {
+		return Entry{Kind: Quarantined}
+	}
 	if dir {
 		if i := slicesIndexUnderscore(c); c[0] == "repositories" && i > 0 && c[i] == "_uploads" && len(c) == i+2 {
 			return Entry{Kind: UploadDir, Repository: strings.Join(c[1:i], "/")}

@@ -1,0 +1,959 @@
+package regstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"maps"
+	"os"
+	"path"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/opencontainers/go-digest"
+	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+)
+
+// CopyStats counts what a copy, import or export did. Progress callbacks
+// receive the running totals.
+type CopyStats struct {
+	// Repositories is the number of repositories copied completely
+	// ([Copy] only).
+	Repositories int
+	// TotalBlobs and TotalBytes are the blobs (configs and layers, and for
+	// an export manifests too) planned so far. An import or export plans
+	// everything before it starts; [Copy] plans one repository at a time,
+	// so these grow as it goes.
+	TotalBlobs int
+	TotalBytes int64
+	// Blobs and Bytes are the blobs whose content was copied, and verified
+	// while it was written.
+	Blobs int
+	Bytes int64
+	// BlobsLinked and BytesLinked are the blobs published as hard links
+	// to the source's files (zero bytes copied).
+	BlobsLinked int
+	BytesLinked int64
+	// BlobsSkipped and BytesSkipped are the blobs the target already had:
+	// only their repository link was written.
+	BlobsSkipped int
+	BytesSkipped int64
+	// Manifests is the number of manifests published; ManifestsSkipped
+	// those the target already had.
+	Manifests        int
+	ManifestsSkipped int
+	// Tags is the number of tags set (those already pointing at the right
+	// manifest are not counted), or, for an export, written to index.json.
+	Tags int
+}
+
+// CopyOptions configures [Copy].
+type CopyOptions struct {
+	// Repositories are copied whole: every tag, every revision (untagged
+	// ones too) and every blob linked in them.
+	Repositories []string
+	// Tags selects, per repository, the tags to copy: each tag's manifest
+	// with everything it references (children of an index, config,
+	// layers) and its referrers (manifests whose subject is among them),
+	// found by reading every revision of the repository. A repository in
+	// both Tags and Repositories is copied whole.
+	//
+	// When both Repositories and Tags are empty, every repository of the
+	// source is copied whole.
+	Tags map[string][]string
+	// Workers bounds the blobs (and the manifests of one level, and the
+	// tags) written at once. Zero means 4, or 16 with HardLink: linking is
+	// bound by the fsync of each new name, which the filesystem commits in
+	// groups when they come concurrently.
+	Workers int
+	// HardLink publishes blob data as hard links to the source's files
+	// instead of copying it, when that is possible: both stores on the
+	// same backend value that implements [LinkFS] and [RenameFS] (two
+	// layout roots in one [MemFS] or [Dir]), or both on [*Dir] backends
+	// on one filesystem. Otherwise, and for any blob that cannot be linked
+	// (another filesystem, a file of another algorithm than sha256), the
+	// data is copied. A linked file shares its inode, mode and owner with
+	// the source: a change made in place to one is seen in both, so use
+	// it only for content that is never rewritten in place (neither the
+	// registry nor this package ever does).
+	HardLink bool
+	// TrustDigests, with HardLink, skips reading a linked file to verify
+	// its digest: only its size is checked. Copied data is always
+	// verified while it is written, at no extra cost.
+	TrustDigests bool
+	// Progress, if set, is called with the running totals after each blob,
+	// manifest and tag, from one goroutine at a time.
+	Progress func(CopyStats)
+}
+
+// Copy copies repositories from src to dst, any backend to any backend, as
+// a sequence of pushes would: for each repository, its blobs (each
+// verified against its digest while it is written; a blob whose data dst
+// already has is not read again, so a re-run resumes an interrupted copy),
+// then its manifests, children before the indexes that list them and
+// subjects before their referrers, then its tags. No manifest is published
+// before its blobs and children, and no tag before its manifest, so a
+// registry serving dst never sees a dangling pointer, even when the copy
+// fails half-way (what is left then is unreferenced data and links, which
+// garbage collection removes, or a re-run completes).
+//
+// What is copied (see [CopyOptions]): whole repositories keep their
+// untagged revisions too, since they are still pulled by digest and
+// referrers (signatures, SBOMs) are untagged by nature; run garbage
+// collection with DeleteUntagged afterwards to drop them. Tags overwrite
+// tags of the same name in dst; tag history (the tags' index entries
+// besides the current one) is not copied. Schema1 manifests, which the v3
+// registry refuses to accept, are copied as stored, after their layers.
+// Blobs no repository links are not copied.
+//
+// A manifest whose blob or child is missing from the source fails the copy
+// with an error wrapping [fs.ErrNotExist]; content that does not match its
+// digest fails it with one wrapping [ErrDigestMismatch] or
+// [ErrSizeMismatch], and nothing referring to that content is published.
+func Copy(ctx context.Context, dst, src *Store, opts CopyOptions) (CopyStats, error) {
+	var stats CopyStats
+	w, err := dst.writer("copy", "", "")
+	if err != nil {
+		return stats, err
+	}
+	opts.Workers = defaultWorkers(opts.Workers, opts.HardLink)
+	plan, err := copySelection(src, opts)
+	if err != nil {
+		return stats, err
+	}
+	var linker *hardLinker
+	if opts.HardLink {
+		linker = newHardLinker(src.fsys, w)
+	}
+	prog := &progress{stats: &stats, fn: opts.Progress}
+	for _, sel := range plan {
+		if err := ctx.Err(); err != nil {
+			return stats, &Error{Op: "copy", Repository: sel.name, Err: err}
+		}
+		srcRepo := &Repository{s: src, name: sel.name}
+		dstRepo := &Repository{s: dst, name: sel.name}
+		g, tags, err := planRepositoryCopy(srcRepo, sel)
+		if err != nil {
+			return stats, wrapErr("copy", sel.name, "", "", err)
+		}
+		t := &transfer{
+			op: "copy", w: w, src: repoSource{srcRepo}, target: repoTarget{dstRepo, w},
+			workers: opts.Workers, linker: linker, trust: opts.TrustDigests, prog: prog,
+		}
+		if err := t.run(ctx, g, tags); err != nil {
+			return stats, wrapErr("copy", sel.name, "", "", err)
+		}
+		prog.update(func(s *CopyStats) { s.Repositories++ })
+	}
+	return stats, nil
+}
+
+// defaultWorkers is the worker count for a Workers option of n.
+func defaultWorkers(n int, hardLink bool) int {
+	switch {
+	case n > 0:
+		return n
+	case hardLink:
+		return 16
+	}
+	return 4
+}
+
+// repoSelection is one repository to copy: whole, or by tags.
+type repoSelection struct {
+	name  string
+	whole bool
+	tags  []string
+}
+
+// copySelection lists the repositories to copy, in the source's catalog
+// order for a whole store and sorted by name otherwise.
+func copySelection(src *Store, opts CopyOptions) ([]repoSelection, error) {
+	if len(opts.Repositories) == 0 && len(opts.Tags) == 0 {
+		var out []repoSelection
+		for r, err := range src.Repositories() {
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, repoSelection{name: r.name, whole: true})
+		}
+		return out, nil
+	}
+	sel := map[string]*repoSelection{}
+	for _, name := range opts.Repositories {
+		sel[name] = &repoSelection{name: name, whole: true}
+	}
+	for name, tags := range opts.Tags {
+		if s, ok := sel[name]; ok && s.whole {
+			continue
+		}
+		sel[name] = &repoSelection{name: name, tags: tags}
+	}
+	var out []repoSelection
+	for _, name := range slices.Sorted(maps.Keys(sel)) {
+		if err := ValidateName(name); err != nil {
+			return nil, &Error{Op: "copy", Repository: name, Err: err}
+		}
+		for _, t := range sel[name].tags {
+			if err := ValidateTag(t); err != nil {
+				return nil, &Error{Op: "copy", Repository: name, Reference: t, Err: err}
+			}
+		}
+		r := &Repository{s: src, name: name}
+		if ok, err := r.Exists(); err != nil || !ok {
+			if err == nil {
+				err = fs.ErrNotExist
+			}
+			return nil, &Error{Op: "copy", Repository: name, Path: src.layout.Manifests(name), Err: err}
+		}
+		out = append(out, *sel[name])
+	}
+	return out, nil
+}
+
+// tagAssignment is one tag to set once its manifest is published.
+type tagAssignment struct {
+	tag    string
+	digest digest.Digest
+}
+
+// planRepositoryCopy loads the manifests and blobs of one repository
+// selection.
+func planRepositoryCopy(r *Repository, sel repoSelection) (*graph, []tagAssignment, error) {
+	g := newGraph()
+	src := repoSource{r}
+	var tags []tagAssignment
+	var roots []digest.Digest
+	if sel.whole {
+		for t, err := range r.Tags() {
+			if err != nil {
+				return nil, nil, err
+			}
+			d, err := t.Digest()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // a tag directory without a current link
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			if _, err := r.resolve("copy", d, r.s.layout.RevisionLink(r.name, d)); errors.Is(err, fs.ErrNotExist) {
+				continue // a tag whose manifest is gone: the registry cannot serve it either
+			}
+			tags = append(tags, tagAssignment{t.name, d})
+		}
+		for d, err := range r.Manifests() {
+			if err != nil {
+				return nil, nil, err
+			}
+			roots = append(roots, d)
+		}
+	} else {
+		for _, name := range sel.tags {
+			t := &Tag{r: r, name: name}
+			d, err := t.Digest()
+			if err != nil {
+				return nil, nil, err
+			}
+			tags = append(tags, tagAssignment{name, d})
+			roots = append(roots, d)
+		}
+	}
+	for _, d := range roots {
+		if err := g.addRoot(src, v1.Descriptor{Digest: d}); err != nil {
+			return nil, nil, err
+		}
+	}
+	if sel.whole {
+		// Blobs linked but referenced by no manifest, and alias links.
+		for d, err := range r.Layers() {
+			if err != nil {
+				return nil, nil, err
+			}
+			ref, err := src.blob(v1.Descriptor{Digest: d})
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed since it was listed
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			g.addBlob(ref)
+		}
+	} else if err := g.addReferrers(r); err != nil {
+		return nil, nil, err
+	}
+	return g, tags, nil
+}
+
+// blobRef is one blob to transfer: where the source has it, and what it
+// must hash to.
+type blobRef struct {
+	digest    digest.Digest // as referenced; the content must hash to it
+	canonical digest.Digest // its sha256 digest, when known
+	size      int64
+	path      string // in the source's backend
+}
+
+// source is where a transfer reads content from.
+type source interface {
+	fsys() fs.FS
+	// manifest loads and verifies the manifest desc names. Missing is an
+	// error wrapping fs.ErrNotExist.
+	manifest(desc v1.Descriptor) (*Manifest, error)
+	// blob locates the blob desc names. Missing is an error wrapping
+	// fs.ErrNotExist.
+	blob(desc v1.Descriptor) (blobRef, error)
+}
+
+// repoSource reads a repository of a store.
+type repoSource struct{ r *Repository }
+
+func (s repoSource) fsys() fs.FS { return s.r.s.fsys }
+
+func (s repoSource) manifest(desc v1.Descriptor) (*Manifest, error) { return s.r.Manifest(desc.Digest) }
+
+func (s repoSource) blob(desc v1.Descriptor) (blobRef, error) {
+	b, err := s.r.Blob(desc.Digest)
+	if err != nil {
+		return blobRef{}, err
+	}
+	return blobRef{digest: desc.Digest, canonical: b.Digest(), size: b.Size(), path: b.Path()}, nil
+}
+
+// graph is the content one transfer moves: manifests and blobs, each once.
+type graph struct {
+	manifests map[digest.Digest]*Manifest
+	roots     []digest.Digest // in the order added
+	blobs     []blobRef
+	seenBlobs map[digest.Digest]bool
+}
+
+func newGraph() *graph {
+	return &graph{manifests: map[digest.Digest]*Manifest{}, seenBlobs: map[digest.Digest]bool{}}
+}
+
+// addRoot loads the manifest desc names and everything it references.
+func (g *graph) addRoot(src source, desc v1.Descriptor) error {
+	if err := g.add(src, desc); err != nil {
+		return err
+	}
+	if !slices.Contains(g.roots, desc.Digest) {
+		g.roots = append(g.roots, desc.Digest)
+	}
+	return nil
+}
+
+func (g *graph) add(src source, desc v1.Descriptor) error {
+	if _, ok := g.manifests[desc.Digest]; ok {
+		return nil
+	}
+	if desc.Digest.Algorithm() != digest.Canonical {
+		return fmt.Errorf("manifest %s: %w: manifests are stored and referenced by sha256 only", desc.Digest, errors.ErrUnsupported)
+	}
+	m, err := src.manifest(desc)
+	if err != nil {
+		return err
+	}
+	return g.addManifest(src, m)
+}
+
+// addManifest adds a loaded manifest and everything it references.
+func (g *graph) addManifest(src source, m *Manifest) error {
+	if _, ok := g.manifests[m.Digest()]; ok {
+		return nil
+	}
+	g.manifests[m.Digest()] = m
+	for d := range m.Blobs() {
+		ref, err := src.blob(d)
+		if errors.Is(err, fs.ErrNotExist) && len(d.URLs) > 0 {
+			continue // a foreign layer, fetched from its URLs
+		}
+		if err != nil {
+			return fmt.Errorf("manifest %s: blob %s: %w", m.Digest(), d.Digest, err)
+		}
+		g.addBlob(ref)
+	}
+	for _, c := range m.Children() {
+		if err := g.add(src, c); err != nil {
+			return fmt.Errorf("index %s: child %s: %w", m.Digest(), c.Digest, err)
+		}
+	}
+	return nil
+}
+
+func (g *graph) addBlob(ref blobRef) {
+	if !g.seenBlobs[ref.digest] {
+		g.seenBlobs[ref.digest] = true
+		g.blobs = append(g.blobs, ref)
+	}
+}
+
+// addReferrers adds, until none is left, every manifest of r whose
+// subject is in the graph, with what it references.
+func (g *graph) addReferrers(r *Repository) error {
+	bySubject := map[digest.Digest][]*Manifest{}
+	for d, err := range r.Manifests() {
+		if err != nil {
+			return err
+		}
+		m, err := r.Manifest(d)
+		if err != nil {
+			return err
+		}
+		if s, ok := m.Subject(); ok {
+			bySubject[s.Digest] = append(bySubject[s.Digest], m)
+		}
+	}
+	src := repoSource{r}
+	for changed := true; changed; {
+		changed = false
+		for _, d := range slices.Sorted(maps.Keys(bySubject)) {
+			if _, ok := g.manifests[d]; !ok {
+				continue
+			}
+			for _, m := range bySubject[d] {
+				if _, ok := g.manifests[m.Digest()]; ok {
+					continue
+				}
+				if err := g.addManifest(src, m); err != nil {
+					return err
+				}
+				g.roots = append(g.roots, m.Digest())
+				changed = true
+			}
+		}
+	}
+	return nil
+}
+
+// order is every manifest of the graph, each after its children and after
+// its subject when the subject is in the graph, roots in the order added.
+func (g *graph) order() []*Manifest {
+	var out []*Manifest
+	done := map[digest.Digest]bool{}
+	var visit func(d digest.Digest)
+	visit = func(d digest.Digest) {
+		m, ok := g.manifests[d]
+		if !ok || done[d] {
+			return
+		}
+		done[d] = true // content addressing makes cycles impossible; this also guards
+		for _, c := range m.Children() {
+			visit(c.Digest)
+		}
+		if s, ok := m.Subject(); ok {
+			visit(s.Digest)
+		}
+		out = append(out, m)
+	}
+	for _, d := range g.roots {
+		visit(d)
+	}
+	// Manifests reached only as children are already out; anything left
+	// was added without a root.
+	for _, d := range slices.Sorted(maps.Keys(g.manifests)) {
+		visit(d)
+	}
+	return out
+}
+
+// levels groups the manifests of order() by level: first those that
+// reference no manifest of the graph, then those that reference only
+// manifests of earlier levels, and so on; each level in order() order.
+func (g *graph) levels() [][]*Manifest {
+	level := map[digest.Digest]int{}
+	var out [][]*Manifest
+	for _, m := range g.order() { // dependencies come first
+		l := 0
+		deps := m.Children()
+		if s, ok := m.Subject(); ok {
+			deps = append(deps, s)
+		}
+		for _, d := range deps {
+			if dl, ok := level[d.Digest]; ok {
+				l = max(l, dl+1)
+			}
+		}
+		level[m.Digest()] = l
+		for len(out) <= l {
+			out = append(out, nil)
+		}
+		out[l] = append(out[l], m)
+	}
+	return out
+}
+
+// target is where a transfer writes blobs.
+type target interface {
+	// has reports whether the target already has blob ref (and, for a
+	// repository, links it there).
+	has(ref blobRef) (bool, error)
+	// put writes the blob, verifying it, and links it.
+	put(r io.Reader, ref blobRef) error
+	// linkPath is where hard-linked data must go, or "" when the blob
+	// cannot be hard-linked; published finishes a hard-linked blob.
+	linkPath(ref blobRef) string
+	published(ref blobRef) error
+}
+
+// repoTarget writes blobs into a repository, as uploads do.
+type repoTarget struct {
+	r *Repository
+	w WriteFS
+}
+
+func (t repoTarget) has(ref blobRef) (bool, error) {
+	if ref.digest.Algorithm() != digest.Canonical {
+		if _, err := t.r.Blob(ref.digest); err == nil {
+			return true, nil
+		}
+		if ref.canonical == "" {
+			return false, nil // staged and verified by PutBlob
+		}
+		b, err := t.r.s.statBlob(ref.canonical)
+		if err != nil {
+			return false, nil
+		}
+		// The data is there under its sha256 digest: check that it also
+		// has the alias digest, then link both.
+		if err := verifyFile(t.r.s.fsys, b.Path(), ref.digest, ref.size, false); err != nil {
+			return false, t.r.err("put blob", ref.digest.String(), b.Path(), err)
+		}
+		return true, t.r.link(t.w, "put blob", ref.canonical, ref.digest)
+	}
+	b, err := t.r.s.statBlob(ref.digest)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, t.r.err("put blob", ref.digest.String(), t.r.s.layout.BlobData(ref.digest), err)
+	}
+	if ref.size >= 0 && b.Size() != ref.size {
+		return false, t.r.err("put blob", ref.digest.String(), b.Path(),
+			fmt.Errorf("%w: stored blob has %d bytes, expected %d", ErrSizeMismatch, b.Size(), ref.size))
+	}
+	return true, t.r.link(t.w, "put blob", ref.digest, "")
+}
+
+func (t repoTarget) put(rd io.Reader, ref blobRef) error {
+	if ref.digest.Algorithm() != digest.Canonical {
+		_, err := t.r.PutBlob(rd, ref.digest, ref.size) // data, canonical link, alias link
+		return err
+	}
+	b, err := t.r.s.PutBlob(rd, ref.digest, ref.size)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Repository = t.r.name
+		}
+		return err
+	}
+	return t.r.link(t.w, "put blob", b.Digest(), "")
+}
+
+func (t repoTarget) linkPath(ref blobRef) string {
+	if ref.digest.Algorithm() != digest.Canonical {
+		return ""
+	}
+	return t.r.s.layout.BlobData(ref.digest)
+}
+
+func (t repoTarget) published(ref blobRef) error { return t.r.link(t.w, "put blob", ref.digest, "") }
+
+// progress holds the running totals of one operation.
+type progress struct {
+	mu    sync.Mutex
+	stats *CopyStats
+	fn    func(CopyStats)
+}
+
+// update changes the totals and reports them.
+func (p *progress) update(f func(*CopyStats)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f(p.stats)
+	if p.fn != nil {
+		p.fn(*p.stats)
+	}
+}
+
+// transfer moves one graph from a source into a target repository.
+type transfer struct {
+	op      string
+	w       WriteFS
+	src     source
+	target  target
+	workers int
+	linker  *hardLinker
+	trust   bool
+	prog    *progress
+	fresh   map[digest.Digest]bool // stored by this operation already, and counted
+}
+
+// run publishes the graph bottom-up: blobs, then manifests level by level
+// (a manifest's level is above its children's and its subject's), then
+// tags. Within a phase or level nothing depends on anything else, so the
+// items go out concurrently: a manifest is still never published before
+// what it references, nor a tag before its manifest.
+func (t *transfer) run(ctx context.Context, g *graph, tags []tagAssignment) error {
+	rt, ok := t.target.(repoTarget)
+	if !ok {
+		panic("regstore: transfer.run needs a repository target")
+	}
+	if err := t.blobs(ctx, g.blobs); err != nil {
+		return err
+	}
+	r := rt.r
+	for _, level := range g.levels() {
+		err := forEach(ctx, t.workers, len(level), func(i int) error {
+			m := level[i]
+			if _, err := r.resolve(t.op, m.Digest(), r.s.layout.RevisionLink(r.name, m.Digest())); err == nil {
+				t.prog.update(func(s *CopyStats) { s.ManifestsSkipped++ })
+				return nil
+			}
+			if err := r.putManifestAsStored(t.w, m); err != nil {
+				return err
+			}
+			t.prog.update(func(s *CopyStats) { s.Manifests++ })
+			return nil
+		})
+		if err != nil {
+			return wrapErr(t.op, r.name, "", "", err)
+		}
+	}
+	err := forEach(ctx, t.workers, len(tags), func(i int) error {
+		ta := tags[i]
+		if cur, err := (&Tag{r: r, name: ta.tag}).Digest(); err == nil && cur == ta.digest {
+			return nil // in place already
+		}
+		if err := r.setTag(t.w, ta.tag, ta.digest); err != nil {
+			return err
+		}
+		t.prog.update(func(s *CopyStats) { s.Tags++ })
+		return nil
+	})
+	if err != nil {
+		return wrapErr(t.op, r.name, "", "", err)
+	}
+	return nil
+}
+
+// putManifestAsStored publishes a manifest whose blobs and children are in
+// place: with the registry's push validation, or, for schema1 manifests
+// (which cannot be pushed), data then revision link.
+func (r *Repository) putManifestAsStored(w WriteFS, m *Manifest) error {
+	if m.MediaType() != MediaTypeDockerSchema1Signed {
+		_, err := r.PutManifest("", m.Bytes())
+		return err
+	}
+	for d := range m.Blobs() {
+		if _, err := r.Blob(d.Digest); err != nil {
+			return r.err("put manifest", m.Digest().String(), "", fmt.Errorf("%w: blob %s: %w", ErrManifestBlobUnknown, d.Digest, err))
+		}
+	}
+	if _, err := r.s.PutBlob(bytes.NewReader(m.Bytes()), m.Digest(), m.Size()); err != nil {
+		return err
+	}
+	p := r.s.layout.RevisionLink(r.name, m.Digest())
+	if err := writeLink(w, p, m.Digest()); err != nil {
+		return r.err("put manifest", m.Digest().String(), p, err)
+	}
+	return nil
+}
+
+// blobs transfers blobs on at most t.workers goroutines.
+func (t *transfer) blobs(ctx context.Context, refs []blobRef) error {
+	var total int64
+	for _, b := range refs {
+		total += max(b.size, 0)
+	}
+	t.prog.update(func(s *CopyStats) { s.TotalBlobs += len(refs); s.TotalBytes += total })
+	// sha256 digests first, so that an alias of another algorithm finds
+	// its data in place when it is transferred too.
+	var canonical, aliases []blobRef
+	for _, b := range refs {
+		if b.digest.Algorithm() == digest.Canonical {
+			canonical = append(canonical, b)
+		} else {
+			aliases = append(aliases, b)
+		}
+	}
+	for _, pass := range [][]blobRef{canonical, aliases} {
+		if err := forEach(ctx, t.workers, len(pass), func(i int) error { return t.blob(pass[i]) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// blob transfers one blob: nothing when the target has it, a hard link
+// when possible, a verified copy otherwise.
+func (t *transfer) blob(ref blobRef) error {
+	ok, err := t.target.has(ref)
+	if err != nil {
+		return err
+	}
+	if ok {
+		if !t.fresh[ref.digest] {
+			t.prog.update(func(s *CopyStats) { s.BlobsSkipped++; s.BytesSkipped += ref.size })
+		}
+		return nil
+	}
+	if t.linker != nil {
+		if p := t.target.linkPath(ref); p != "" {
+			linked, err := t.linker.link(ref.path, p, ref.digest, ref.size, t.trust)
+			if err != nil {
+				return &Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
+			}
+			if linked {
+				if err := t.target.published(ref); err != nil {
+					return err
+				}
+				t.prog.update(func(s *CopyStats) { s.BlobsLinked++; s.BytesLinked += ref.size })
+				return nil
+			}
+		}
+	}
+	f, err := t.src.fsys().Open(ref.path)
+	if err != nil {
+		return &Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
+	}
+	defer f.Close()
+	if err := t.target.put(f, ref); err != nil {
+		return err
+	}
+	t.prog.update(func(s *CopyStats) { s.Blobs++; s.Bytes += ref.size })
+	return nil
+}
+
+// forEach runs fn(0..n-1) on at most workers goroutines and returns the
+// first error, after which no new item starts; it stops too when ctx is
+// done.
+func forEach(ctx context.Context, workers, n int, fn func(i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(max(workers, 1), n) {
+		wg.Go(func() {
+			for i := range next {
+				if ctx.Err() != nil {
+					continue
+				}
+				if err := fn(i); err != nil {
+					cancel(err)
+				}
+			}
+		})
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	return nil
+}
+
+// hardLinker publishes files of a source backend in a target backend as
+// hard links: within one backend through [LinkFS], or between two [*Dir]
+// backends through the operating system.
+type hardLinker struct {
+	src          fs.FS
+	dst          WriteFS
+	osSrc, osDst *Dir // set for links between two Dirs
+	off          atomic.Bool
+}
+
+// newHardLinker returns a linker from src to dst, or nil when no hard link
+// between them is possible.
+func newHardLinker(src fs.FS, dst WriteFS) *hardLinker {
+	if sameBackend(src, dst) {
+		if _, ok := dst.(LinkFS); ok {
+			if _, ok := dst.(RenameFS); ok {
+				return &hardLinker{src: src, dst: dst}
+			}
+		}
+		return nil
+	}
+	sd, ok1 := src.(*Dir)
+	dd, ok2 := dst.(*Dir)
+	if ok1 && ok2 {
+		return &hardLinker{src: src, dst: dst, osSrc: sd, osDst: dd}
+	}
+	return nil
+}
+
+// sameBackend reports whether a and b are the same backend value.
+func sameBackend(a, b any) bool {
+	ta := reflect.TypeOf(a)
+	if ta == nil || ta != reflect.TypeOf(b) || !ta.Comparable() {
+		return false
+	}
+	return a == b
+}
+
+// link publishes srcPath at dstPath as a hard link. Unless trust, the
+// linked file is read and must hash to d; its size must be size (if not
+// negative). It returns false, with no error, when the link cannot be
+// made (then the caller copies); a mismatch is an error and publishes
+// nothing.
+//
+// Between two Dirs the link is first made at a temporary name at the top
+// of the target directory, where no component of the path can be a
+// symbolic link placed inside the tree, and it is checked to be the same
+// file the source's traversal-resistant open finds; then it is renamed
+// into place inside the target's os.Root.
+func (l *hardLinker) link(srcPath, dstPath string, d digest.Digest, size int64, trust bool) (ok bool, err error) {
+	if l.off.Load() {
+		return false, nil
+	}
+	var tmp string
+	var made []string
+	if l.osSrc != nil {
+		srcInfo, err := l.osSrc.Stat(srcPath)
+		if err != nil || !srcInfo.Mode().IsRegular() {
+			return false, nil
+		}
+		tmp = ".regstore-link-" + rand.Text() + ".tmp"
+		err = os.Link(filepath.Join(l.osSrc.Name(), filepath.FromSlash(srcPath)), filepath.Join(l.osDst.Name(), tmp))
+		if err != nil {
+			var le *os.LinkError
+			if errors.As(err, &le) && errors.Is(le.Err, syscall.EXDEV) {
+				l.off.Store(true) // another filesystem: no link will work
+			}
+			return false, nil
+		}
+		tmpInfo, err := l.osDst.Stat(tmp)
+		if err != nil || !os.SameFile(srcInfo, tmpInfo) {
+			_ = removeFile(l.dst, tmp)
+			return false, nil
+		}
+	} else {
+		made = missingDirs(l.dst, path.Dir(dstPath))
+		tmp = tempName(dstPath)
+		if err := l.dst.(LinkFS).Link(srcPath, tmp); err != nil {
+			removeEmptyDirs(l.dst, made)
+			return false, nil
+		}
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, removeFile(l.dst, tmp))
+			removeEmptyDirs(l.dst, made)
+		}
+	}()
+	if err := verifyFile(l.dst, tmp, d, size, trust); err != nil {
+		return false, err
+	}
+	if err := rename(l.dst, tmp, dstPath); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// verifyFile checks that the file name hashes to d (unless trust) and has
+// size bytes (unless size is negative).
+func verifyFile(fsys fs.FS, name string, d digest.Digest, size int64, trust bool) error {
+	if trust {
+		if size < 0 {
+			return nil
+		}
+		fi, err := fs.Stat(fsys, name)
+		if err != nil {
+			return err
+		}
+		if fi.Size() != size {
+			return fmt.Errorf("%w: file has %d bytes, expected %d", ErrSizeMismatch, fi.Size(), size)
+		}
+		return nil
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := d.Algorithm().Hash()
+	n, err := io.CopyBuffer(h, f, make([]byte, copyBufferSize))
+	if err != nil {
+		return err
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("%w: read %d bytes, expected %d", ErrSizeMismatch, n, size)
+	}
+	if got := digest.NewDigest(d.Algorithm(), h); got != d {
+		return fmt.Errorf("%w: content hashes to %s, expected %s", ErrDigestMismatch, got, d)
+	}
+	return nil
+}
+
+// missingDirs lists dir and those of its parents that do not exist,
+// deepest first.
+func missingDirs(fsys fs.FS, dir string) []string {
+	var out []string
+	for ; dir != "."; dir = path.Dir(dir) {
+		if _, err := fs.Stat(fsys, dir); err == nil {
+			break
+		}
+		out = append(out, dir)
+	}
+	return out
+}
+
+// removeEmptyDirs removes dirs, deepest first, stopping at the first one
+// that cannot go (another writer has put something in it).
+func removeEmptyDirs(w WriteFS, dirs []string) {
+	for _, d := range dirs {
+		if w.Remove(d) != nil {
+			return
+		}
+	}
+}
+
+// writeVerified publishes r at name in w, hashing it with want's algorithm
+// while it is written: content that does not hash to want, or is not size
+// bytes long (unless size is negative), is discarded with an error wrapping
+// ErrDigestMismatch or ErrSizeMismatch.
+func writeVerified(w WriteFS, name string, r io.Reader, want digest.Digest, size int64) (err error) {
+	fw, err := w.Create(name)
+	if err != nil {
+		return err
+	}
+	committing := false
+	defer func() {
+		if err != nil && !committing {
+			err = errors.Join(err, fw.Cancel())
+		}
+	}()
+	if size >= 0 {
+		r = io.LimitReader(r, size+1)
+	}
+	h := want.Algorithm().Hash()
+	n, err := copyHashed(fw, r, []hash.Hash{h})
+	if err != nil {
+		return err
+	}
+	if size >= 0 && n != size {
+		return fmt.Errorf("%w: read %d bytes, expected %d", ErrSizeMismatch, n, size)
+	}
+	if got := digest.NewDigest(want.Algorithm(), h); got != want {
+		return fmt.Errorf("%w: content hashes to %s, expected %s", ErrDigestMismatch, got, want)
+	}
+	committing = true
+	return fw.Commit()
+}

@@ -1,0 +1,730 @@
+package regstore
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+)
+
+// QuarantineDir is the directory, below the layout root, where
+// [Store.Repair] moves what it quarantines, each file at its original path
+// relative to the layout root. The registry never reads there.
+const QuarantineDir = "_quarantine"
+
+// RepairOptions selects what [Store.Repair] does. Each repair is chosen on
+// its own; the zero value does nothing.
+type RepairOptions struct {
+	// RemoveDanglingLinks removes links whose target data is missing
+	// (blob-missing problems): a _layers or revision link file, as the
+	// registry's blob and manifest deletes do; before a revision link, every
+	// tag whose current link names it; and for a tag whose current
+	// manifest's data is missing, the whole tag, index included, as
+	// [Tag.Delete]. This is the only repair that deletes.
+	RemoveDanglingLinks bool
+	// RestoreTagIndex writes the missing index entry of a tag whose current
+	// link is not recorded in its index (tag-not-in-index).
+	RestoreTagIndex bool
+	// Quarantine moves aside, never deletes, what the registry cannot
+	// serve, into [QuarantineDir]:
+	//
+	//   - a corrupt blob's data (blob-corrupt). Its links stay: they name
+	//     the right digest, and pushing the content again heals every
+	//     repository that links it. Until then the check reports them as
+	//     blob-missing.
+	//   - an unreadable manifest (manifest-invalid, manifest-too-large):
+	//     first every tag of the repository whose current link names it
+	//     (whole tag directories), then its revision link directory, so the
+	//     repository no longer serves it and the registry's garbage
+	//     collection no longer aborts on it; then its data, unless another
+	//     link (another repository's revision, or any _layers link) still
+	//     names the same bytes, in which case the data stays for them.
+	Quarantine bool
+	// Relink writes the link a manifest needs when the data exists
+	// (reference-unlinked): the _layers link of a config or layer, the
+	// revision link of an index's child (only if the child's data reads as
+	// a manifest). A link file that exists but is corrupt is not
+	// overwritten.
+	Relink bool
+	// DryRun reports what would be done and changes nothing.
+	DryRun bool
+}
+
+// RepairOp is what a [RepairAction] does.
+type RepairOp string
+
+// The operations of [RepairAction].
+const (
+	RepairRemoveLink RepairOp = "remove-link" // a link file removed
+	RepairRemoveTag  RepairOp = "remove-tag"  // a whole tag directory removed
+	RepairWriteLink  RepairOp = "write-link"  // a missing link written
+	RepairQuarantine RepairOp = "quarantine"  // a file or directory moved to To
+	RepairSkip       RepairOp = "skip"        // nothing done; Message says why
+)
+
+// RepairAction is one step of [Store.Repair], done or, in a dry run, to be
+// done.
+type RepairAction struct {
+	Op RepairOp `json:"op"`
+	// Kind is the kind of the problem the action answers.
+	Kind ProblemKind `json:"kind"`
+	// Path is the file or directory removed, written or moved.
+	Path string `json:"path"`
+	// To is where a quarantined path was moved.
+	To string `json:"to,omitempty"`
+	// Link is the content of a written link.
+	Link       digest.Digest `json:"link,omitempty"`
+	Repository string        `json:"repository,omitempty"`
+	Tag        string        `json:"tag,omitempty"`
+	Digest     digest.Digest `json:"digest,omitempty"`
+	// DryRun marks an action that was not done.
+	DryRun  bool   `json:"dryRun,omitempty"`
+	Message string `json:"message"`
+}
+
+// String is the action's sentence.
+func (a RepairAction) String() string { return a.Message }
+
+// Repair acts on problems found by [Store.Check], doing only the repairs
+// opts selects (see [RepairOptions]); problems of other kinds are ignored.
+// Nothing is deleted unless RemoveDanglingLinks is set.
+//
+// The problems may be stale: each one is re-validated against the tree just
+// before it is acted on, and a problem that no longer holds (or that an
+// earlier action of the same call already answered) gets a [RepairSkip]
+// action saying why. A dry run validates the same way, taking the actions
+// it would have done before into account, so it reports what a real run
+// would do on an unchanged tree.
+//
+// Pointers go before what they point at: dangling links are removed first
+// (tags, then revisions, then _layers links), then quarantines (tags, then
+// revision links, then data), then the writes of missing tag index entries
+// and links. Every action is returned, in order. An error (a backend
+// failure, or ctx done) stops the repair; the actions done until then are
+// returned with it.
+func (s *Store) Repair(ctx context.Context, problems []Problem, opts RepairOptions) ([]RepairAction, error) {
+	rp := &repairer{s: s, dry: opts.DryRun, gone: map[string]bool{}, written: map[string]digest.Digest{}, created: map[string]bool{}}
+	if !opts.DryRun && (opts.RemoveDanglingLinks || opts.RestoreTagIndex || opts.Quarantine || opts.Relink) {
+		w, err := s.writer("repair", "", "")
+		if err != nil {
+			return nil, err
+		}
+		rp.w = w
+	}
+	type step struct {
+		on   bool
+		rank func(Problem) int // -1: not this step's kind
+		do   func(Problem) error
+	}
+	steps := []step{
+		{opts.RemoveDanglingLinks, rp.danglingRank, rp.removeDangling},
+		{opts.Quarantine, rp.quarantineRank, rp.quarantine},
+		{opts.RestoreTagIndex, kindRank(TagNotInIndex), rp.restoreTagIndex},
+		{opts.Relink, kindRank(ReferenceUnlinked), rp.relink},
+	}
+	for _, st := range steps {
+		if !st.on {
+			continue
+		}
+		var todo []Problem
+		for _, p := range problems {
+			if st.rank(p) >= 0 {
+				todo = append(todo, p)
+			}
+		}
+		slices.SortStableFunc(todo, func(a, b Problem) int { return cmp.Compare(st.rank(a), st.rank(b)) })
+		for _, p := range todo {
+			if err := ctx.Err(); err != nil {
+				return rp.actions, err
+			}
+			if err := st.do(p); err != nil {
+				return rp.actions, err
+			}
+		}
+	}
+	return rp.actions, nil
+}
+
+func kindRank(k ProblemKind) func(Problem) int {
+	return func(p Problem) int {
+		if p.Kind == k {
+			return 0
+		}
+		return -1
+	}
+}
+
+// repairer is one run of Repair. In a dry run, gone and written stand for
+// the changes not made, so later validations see the tree as it would be.
+type repairer struct {
+	s       *Store
+	w       WriteFS // nil in a dry run
+	dry     bool
+	gone    map[string]bool          // paths removed or moved away by this run
+	written map[string]digest.Digest // links written by this run
+	created map[string]bool          // quarantine destinations made by this run
+	actions []RepairAction
+	// named is every _layers and revision link, by the digest it names;
+	// read once, when a quarantine first needs it.
+	named map[digest.Digest][]string
+}
+
+// entry classifies a problem's path.
+func (rp *repairer) entry(p string) Entry {
+	root := rp.s.layout.Root()
+	rel := p
+	if root != "." {
+		if !strings.HasPrefix(p, root+"/") {
+			return Entry{}
+		}
+		rel = strings.TrimPrefix(p, root+"/")
+	}
+	return classify(rel, false)
+}
+
+// isGone reports whether p or a directory above it was removed or moved by
+// this run.
+func (rp *repairer) isGone(p string) bool {
+	for q := p; q != "." && q != "/" && q != ""; q = path.Dir(q) {
+		if rp.gone[q] {
+			return true
+		}
+	}
+	return false
+}
+
+// stat is fs.Stat as the tree is (or, in a dry run, would be) now.
+func (rp *repairer) stat(p string) (fs.FileInfo, error) {
+	if rp.isGone(p) {
+		return nil, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
+	}
+	return fs.Stat(rp.s.fsys, p)
+}
+
+func (rp *repairer) exists(p string) bool {
+	if _, ok := rp.written[p]; (ok || rp.created[p]) && !rp.isGone(p) {
+		return true
+	}
+	_, err := rp.stat(p)
+	return err == nil
+}
+
+// readLink is readLink as the tree is (or would be) now.
+func (rp *repairer) readLink(p string) (digest.Digest, error) {
+	if rp.isGone(p) {
+		return "", &fs.PathError{Op: "open", Path: p, Err: fs.ErrNotExist}
+	}
+	if d, ok := rp.written[p]; ok {
+		return d, nil
+	}
+	return readLink(rp.s.fsys, p)
+}
+
+// hasData reports whether blob d's data exists (as a file).
+func (rp *repairer) hasData(d digest.Digest) (bool, error) {
+	fi, err := rp.stat(rp.s.layout.BlobData(d))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !fi.IsDir(), nil
+}
+
+func (rp *repairer) add(a RepairAction) {
+	a.DryRun = rp.dry && a.Op != RepairSkip
+	rp.actions = append(rp.actions, a)
+}
+
+func (rp *repairer) skip(p Problem, why string) {
+	rp.add(RepairAction{Op: RepairSkip, Kind: p.Kind, Path: p.Path, Repository: p.Repository, Tag: p.Tag,
+		Digest: p.Digest, Message: fmt.Sprintf("%s: %s: nothing done: %s", p.Kind, p.Path, why)})
+}
+
+func (rp *repairer) fail(op, path string, err error) error {
+	return &Error{Op: "repair: " + op, Path: path, Err: err}
+}
+
+// Removing dangling links.
+
+// danglingRank orders blob-missing problems: tags, then revision links,
+// then _layers links.
+func (rp *repairer) danglingRank(p Problem) int {
+	if p.Kind != BlobMissing {
+		return -1
+	}
+	switch rp.entry(p.Path).Kind {
+	case TagCurrentLink:
+		return 0
+	case RevisionLink:
+		return 1
+	case LayerLink:
+		return 2
+	}
+	return -1
+}
+
+func (rp *repairer) removeDangling(p Problem) error {
+	e := rp.entry(p.Path)
+	target, err := rp.readLink(p.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		rp.skip(p, "the link is gone")
+		return nil
+	case errors.Is(err, ErrCorruptLink):
+		rp.skip(p, "the link no longer names a digest")
+		return nil
+	case err != nil:
+		return rp.fail("read link", p.Path, err)
+	}
+	if ok, err := rp.hasData(target); err != nil {
+		return rp.fail("stat blob", p.Path, err)
+	} else if ok {
+		rp.skip(p, fmt.Sprintf("the data of %s exists now", target))
+		return nil
+	}
+	switch e.Kind {
+	case TagCurrentLink:
+		return rp.removeTag(p.Kind, e.Repository, e.Tag, fmt.Sprintf("its manifest %s has no data", target))
+	case RevisionLink:
+		// Tags naming the manifest go first, as the registry's manifest
+		// delete does.
+		if err := rp.removeTagsNaming(p.Kind, e.Repository, []digest.Digest{e.Digest, target},
+			fmt.Sprintf("its manifest %s has no data", target)); err != nil {
+			return err
+		}
+	}
+	if !rp.dry {
+		if err := rp.w.Remove(p.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return rp.fail("remove link", p.Path, err)
+		}
+	}
+	rp.gone[p.Path] = true
+	rp.add(RepairAction{Op: RepairRemoveLink, Kind: p.Kind, Path: p.Path, Repository: e.Repository, Digest: e.Digest,
+		Message: fmt.Sprintf("removed %s %s of %s, whose target %s has no data", e.Kind, e.Digest, e.Repository, target)})
+	return nil
+}
+
+// tagsNaming lists the tags of repo whose current link names one of ds.
+func (rp *repairer) tagsNaming(repo string, ds []digest.Digest) ([]string, error) {
+	dir := rp.s.layout.Tags(repo)
+	if rp.isGone(dir) {
+		return nil, nil
+	}
+	entries, err := fs.ReadDir(rp.s.fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, rp.fail("list tags", dir, err)
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		cur, err := rp.readLink(rp.s.layout.TagCurrent(repo, e.Name()))
+		if err == nil && slices.Contains(ds, cur) {
+			out = append(out, e.Name())
+		}
+	}
+	return out, nil
+}
+
+func (rp *repairer) removeTagsNaming(kind ProblemKind, repo string, ds []digest.Digest, why string) error {
+	tags, err := rp.tagsNaming(repo, ds)
+	if err != nil {
+		return err
+	}
+	for _, tag := range tags {
+		if err := rp.removeTag(kind, repo, tag, why); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeTag deletes a whole tag directory, current link first.
+func (rp *repairer) removeTag(kind ProblemKind, repo, tag, why string) error {
+	dir := rp.s.layout.Tag(repo, tag)
+	if !rp.dry {
+		t := &Tag{r: &Repository{s: rp.s, name: repo}, name: tag}
+		if err := t.Delete(); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	rp.gone[dir] = true
+	rp.add(RepairAction{Op: RepairRemoveTag, Kind: kind, Path: dir, Repository: repo, Tag: tag,
+		Message: fmt.Sprintf("removed tag %s:%s (whole tag directory, index included): %s", repo, tag, why)})
+	return nil
+}
+
+// Quarantine.
+
+// quarantineRank orders quarantines: manifests (tags, revision link, then
+// their data) before corrupt data.
+func (rp *repairer) quarantineRank(p Problem) int {
+	switch p.Kind {
+	case ManifestInvalid, ManifestTooLarge:
+		return 0
+	case BlobCorrupt:
+		return 1
+	}
+	return -1
+}
+
+func (rp *repairer) quarantine(p Problem) error {
+	if err := ValidateDigest(p.Digest); err != nil {
+		rp.skip(p, "the problem names no valid digest")
+		return nil
+	}
+	if p.Kind == BlobCorrupt {
+		return rp.quarantineCorrupt(p)
+	}
+	return rp.quarantineManifest(p)
+}
+
+func (rp *repairer) quarantineCorrupt(p Problem) error {
+	data := rp.s.layout.BlobData(p.Digest)
+	if ok, err := rp.hasData(p.Digest); err != nil {
+		return rp.fail("stat blob", data, err)
+	} else if !ok {
+		rp.skip(p, "the data is gone")
+		return nil
+	}
+	b, err := rp.s.statBlob(p.Digest)
+	if err != nil {
+		return rp.fail("stat blob", data, err)
+	}
+	err = b.Verify()
+	switch {
+	case err == nil:
+		rp.skip(p, "the data now matches its digest")
+		return nil
+	case !errors.Is(err, ErrDigestMismatch) && !errors.Is(err, ErrSizeMismatch):
+		return err
+	}
+	return rp.moveAside(p, data, fmt.Sprintf("moved the corrupt data of blob %s aside; its links stay, so pushing the content again restores it", p.Digest))
+}
+
+func (rp *repairer) quarantineManifest(p Problem) error {
+	repo, d := p.Repository, p.Digest
+	if ValidateName(repo) != nil {
+		rp.skip(p, "the problem names no valid repository")
+		return nil
+	}
+	link := rp.s.layout.RevisionLink(repo, d)
+	target, err := rp.readLink(link)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		rp.skip(p, "the revision link is gone")
+		return nil
+	case errors.Is(err, ErrCorruptLink):
+		rp.skip(p, "the revision link no longer names a digest")
+		return nil
+	case err != nil:
+		return rp.fail("read link", link, err)
+	case target != d:
+		rp.skip(p, fmt.Sprintf("the revision link now names %s", target))
+		return nil
+	}
+	if ok, err := rp.hasData(d); err != nil {
+		return rp.fail("stat blob", link, err)
+	} else if !ok {
+		rp.skip(p, "the manifest's data is gone")
+		return nil
+	}
+	r := &Repository{s: rp.s, name: repo}
+	_, err = r.readManifestData(d)
+	switch {
+	case err == nil:
+		rp.skip(p, "the manifest reads now")
+		return nil
+	case errors.Is(err, ErrDigestMismatch):
+		rp.skip(p, "the data no longer matches its digest (a blob-corrupt problem)")
+		return nil
+	case !errors.Is(err, ErrManifestInvalid):
+		return err
+	}
+	why := fmt.Sprintf("manifest %s cannot be read", d)
+	tags, err := rp.tagsNaming(repo, []digest.Digest{d})
+	if err != nil {
+		return err
+	}
+	for _, tag := range tags {
+		if err := rp.moveAside(p, rp.s.layout.Tag(repo, tag),
+			fmt.Sprintf("moved tag %s:%s aside: it points at %s", repo, tag, why)); err != nil {
+			return err
+		}
+	}
+	if err := rp.moveAside(p, rp.s.layout.RevisionDir(repo, d),
+		fmt.Sprintf("moved the revision link of %s aside: %s", repo, why)); err != nil {
+		return err
+	}
+	others, err := rp.otherLinks(d)
+	if err != nil {
+		return err
+	}
+	if len(others) > 0 {
+		rp.skip(p, fmt.Sprintf("the data of %s stays: %s still names it", d, others[0]))
+		return nil
+	}
+	return rp.moveAside(p, rp.s.layout.BlobData(d), fmt.Sprintf("moved the data of %s aside: %s and no link names it", d, why))
+}
+
+// otherLinks lists the _layers and revision links, of any repository, that
+// still name d.
+func (rp *repairer) otherLinks(d digest.Digest) ([]string, error) {
+	if rp.named == nil {
+		rp.named = map[digest.Digest][]string{}
+		for e, err := range rp.s.Walk() {
+			if err != nil {
+				return nil, err
+			}
+			if e.Kind != LayerLink && e.Kind != RevisionLink {
+				continue
+			}
+			if t, err := readLink(rp.s.fsys, e.Path); err == nil {
+				rp.named[t] = append(rp.named[t], e.Path)
+			}
+		}
+	}
+	var out []string
+	for _, p := range rp.named[d] {
+		if t, err := rp.readLink(p); err == nil && t == d {
+			out = append(out, p)
+		}
+	}
+	for p, t := range rp.written {
+		if t == d && !rp.isGone(p) && !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// quarantinePath is where p goes in the quarantine area: its path relative
+// to the layout root, below QuarantineDir, with ".1", ".2"... appended if
+// something is already there, so nothing quarantined is ever replaced.
+func (rp *repairer) quarantinePath(p string) string {
+	root := rp.s.layout.Root()
+	rel := p
+	if root != "." {
+		rel = strings.TrimPrefix(p, root+"/")
+	}
+	dst := path.Join(root, QuarantineDir, rel)
+	for i, cand := 1, dst; ; i++ {
+		if !rp.exists(cand) {
+			return cand
+		}
+		cand = fmt.Sprintf("%s.%d", dst, i)
+	}
+}
+
+// moveAside moves the file or directory p into the quarantine area.
+func (rp *repairer) moveAside(p Problem, src, msg string) error {
+	fi, err := rp.stat(src)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // moved away by an earlier action
+	}
+	if err != nil {
+		return rp.fail("stat", src, err)
+	}
+	dst := rp.quarantinePath(src)
+	if !rp.dry {
+		if err := rp.move(src, dst, fi.IsDir()); err != nil {
+			return rp.fail("quarantine", src, err)
+		}
+	}
+	rp.gone[src] = true
+	rp.created[dst] = true
+	rp.add(RepairAction{Op: RepairQuarantine, Kind: p.Kind, Path: src, To: dst, Repository: p.Repository,
+		Digest: p.Digest, Message: fmt.Sprintf("%s (%s → %s)", msg, src, dst)})
+	return nil
+}
+
+// move renames src to dst. A directory moves in one step when the backend
+// can rename; otherwise file by file (current links first, so a tag is
+// never left pointing at a half-moved state), after which the emptied
+// directories are removed. Emptied parent directories of a moved file are
+// removed too; nothing that still holds a file is.
+func (rp *repairer) move(src, dst string, dir bool) error {
+	if !dir {
+		if err := rename(rp.w, src, dst); err != nil {
+			return err
+		}
+		pruneEmptyDir(rp.w, path.Dir(src))
+		return nil
+	}
+	if r, ok := rp.w.(RenameFS); ok {
+		return r.Rename(src, dst)
+	}
+	var files []string
+	if err := walkFiles(rp.s.fsys, src, func(p string, _ fs.FileInfo) error {
+		files = append(files, p)
+		return nil
+	}); err != nil {
+		return err
+	}
+	slices.SortStableFunc(files, func(a, b string) int {
+		return cmp.Compare(pointerRank(a), pointerRank(b))
+	})
+	for _, f := range files {
+		if err := rename(rp.w, f, path.Join(dst, strings.TrimPrefix(f, src+"/"))); err != nil {
+			return err
+		}
+	}
+	pruneEmptyDirs(rp.w, src)
+	return nil
+}
+
+func pointerRank(p string) int {
+	if strings.HasSuffix(p, "/current/link") {
+		return 0
+	}
+	return 1
+}
+
+// pruneEmptyDir removes dir if it is an empty directory.
+func pruneEmptyDir(w WriteFS, dir string) {
+	if entries, err := fs.ReadDir(w, dir); err == nil && len(entries) == 0 {
+		_ = w.Remove(dir)
+	}
+}
+
+// pruneEmptyDirs removes the directories below dir, and dir, that hold
+// no file, bottom-up. Remove refuses non-empty directories, so a file
+// written meanwhile is never lost.
+func pruneEmptyDirs(w WriteFS, dir string) {
+	entries, err := fs.ReadDir(w, dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			pruneEmptyDirs(w, path.Join(dir, e.Name()))
+		}
+	}
+	pruneEmptyDir(w, dir)
+}
+
+// Writing missing links.
+
+func (rp *repairer) restoreTagIndex(p Problem) error {
+	if ValidateName(p.Repository) != nil || ValidateTag(p.Tag) != nil || ValidateDigest(p.Target) != nil {
+		rp.skip(p, "the problem names no valid repository, tag and digest")
+		return nil
+	}
+	cur := rp.s.layout.TagCurrent(p.Repository, p.Tag)
+	d, err := rp.readLink(cur)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		rp.skip(p, "the tag is gone")
+		return nil
+	case errors.Is(err, ErrCorruptLink):
+		rp.skip(p, "the current link no longer names a digest")
+		return nil
+	case err != nil:
+		return rp.fail("read link", cur, err)
+	case d != p.Target:
+		rp.skip(p, fmt.Sprintf("the tag now points at %s", d))
+		return nil
+	}
+	entry := rp.s.layout.TagIndexLink(p.Repository, p.Tag, d)
+	switch _, err := rp.readLink(entry); {
+	case err == nil:
+		rp.skip(p, "the index records it now")
+		return nil
+	case errors.Is(err, ErrCorruptLink):
+		rp.skip(p, "a corrupt index entry is there (a link-* problem); it is not overwritten")
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return rp.fail("read link", entry, err)
+	}
+	return rp.writeLink(p, entry, d,
+		fmt.Sprintf("recorded %s in the index of tag %s:%s", d, p.Repository, p.Tag))
+}
+
+func (rp *repairer) relink(p Problem) error {
+	repo, d, ref := p.Repository, p.Digest, p.Target
+	if ValidateName(repo) != nil || ValidateDigest(d) != nil || ValidateDigest(ref) != nil {
+		rp.skip(p, "the problem names no valid repository, manifest and reference")
+		return nil
+	}
+	// The manifest must still be in the repository and read.
+	target, err := rp.readLink(rp.s.layout.RevisionLink(repo, d))
+	if err != nil || target != d {
+		rp.skip(p, fmt.Sprintf("manifest %s is no longer in %s", d, repo))
+		return nil
+	}
+	if ok, err := rp.hasData(d); err != nil || !ok {
+		rp.skip(p, fmt.Sprintf("manifest %s has no data", d))
+		return nil
+	}
+	r := &Repository{s: rp.s, name: repo}
+	m, err := r.readManifestData(d)
+	if err != nil {
+		rp.skip(p, fmt.Sprintf("manifest %s cannot be read", d))
+		return nil
+	}
+	var link, what string
+	for b := range m.Blobs() {
+		if b.Digest == ref && len(b.URLs) == 0 {
+			link, what = rp.s.layout.LayerLink(repo, ref), "_layers link"
+		}
+	}
+	for _, c := range m.Children() {
+		if c.Digest == ref {
+			link, what = rp.s.layout.RevisionLink(repo, ref), "revision link"
+		}
+	}
+	if link == "" {
+		rp.skip(p, fmt.Sprintf("manifest %s does not reference %s", d, ref))
+		return nil
+	}
+	if ok, err := rp.hasData(ref); err != nil {
+		return rp.fail("stat blob", link, err)
+	} else if !ok {
+		rp.skip(p, fmt.Sprintf("the data of %s is missing", ref))
+		return nil
+	}
+	if what == "revision link" {
+		if _, err := r.readManifestData(ref); err != nil {
+			rp.skip(p, fmt.Sprintf("child %s does not read as a manifest", ref))
+			return nil
+		}
+	}
+	switch _, err := rp.readLink(link); {
+	case err == nil:
+		rp.skip(p, "the link exists now")
+		return nil
+	case errors.Is(err, ErrCorruptLink):
+		rp.skip(p, "a corrupt link file is there (a link-* problem); it is not overwritten")
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return rp.fail("read link", link, err)
+	}
+	return rp.writeLink(p, link, ref, fmt.Sprintf("wrote the %s of %s in %s, needed by manifest %s", what, ref, repo, d))
+}
+
+// writeLink publishes a link to d at link.
+func (rp *repairer) writeLink(p Problem, link string, d digest.Digest, msg string) error {
+	if !rp.dry {
+		if err := writeLink(rp.w, link, d); err != nil {
+			return rp.fail("write link", link, err)
+		}
+	}
+	rp.written[link] = d
+	delete(rp.gone, link)
+	rp.add(RepairAction{Op: RepairWriteLink, Kind: p.Kind, Path: link, Link: d, Repository: p.Repository,
+		Tag: p.Tag, Digest: p.Digest, Message: msg})
+	return nil
+}
