@@ -1,0 +1,14 @@
+module github.com/regstore/regstore/interop
+
+go 1.25
+
+require (
+	github.com/opencontainers/go-digest v1.0.0
+	github.com/opencontainers/image-spec v1.1.1
+	github.com/regstore/regstore v0.0.0
+	github.com/stretchr/testify v1.12.1
+)
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect
+
+replace github.com/regstore/regstore => ../
