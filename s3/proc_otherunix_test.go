@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package s3_test
+
+import "syscall"
+
+func setDeathSignal(*syscall.SysProcAttr) {}
