@@ -188,3 +188,14 @@ func removeAll(w WriteFS, name string) error {
 	}
 	return nil
 }
+
+// ContentMD5 is an optional upgrade of the value a backend's
+// [fs.FileInfo].Sys returns: the MD5 of the file's content when the backend
+// knows it without reading the file, as an object store's listing does
+// (the ETag of an object written in one piece). Garbage collection uses it
+// to learn a link's target from a listing: a link's content is exactly the
+// digest string, so its MD5 names it among the candidates. ok is false when
+// the MD5 is unknown.
+type ContentMD5 interface {
+	ContentMD5() (sum [16]byte, ok bool)
+}

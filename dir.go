@@ -3,6 +3,7 @@ package regstore
 import (
 	"crypto/rand"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -20,6 +21,7 @@ import (
 type Dir struct {
 	root *os.Root
 	fsys fs.FS
+	fast *beneath // reads in one system call where the kernel can
 }
 
 var (
@@ -39,23 +41,45 @@ func OpenDir(dir string) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dir{root: root, fsys: root.FS()}, nil
+	return &Dir{root: root, fsys: root.FS(), fast: newBeneath(dir)}, nil
 }
 
 // Name is the directory the backend was opened on.
 func (d *Dir) Name() string { return d.root.Name() }
 
 // Close releases the directory.
-func (d *Dir) Close() error { return d.root.Close() }
+func (d *Dir) Close() error {
+	d.fast.close()
+	return d.root.Close()
+}
 
 // Open opens a file for reading.
-func (d *Dir) Open(name string) (fs.File, error) { return d.fsys.Open(name) }
+func (d *Dir) Open(name string) (fs.File, error) {
+	if f, ok, err := d.fastOpen(name); ok {
+		return f, err
+	}
+	return d.fsys.Open(name)
+}
 
 // Stat describes a file.
-func (d *Dir) Stat(name string) (fs.FileInfo, error) { return fs.Stat(d.fsys, name) }
+func (d *Dir) Stat(name string) (fs.FileInfo, error) {
+	if fi, ok, err := d.fastStat(name); ok {
+		return fi, err
+	}
+	return fs.Stat(d.fsys, name)
+}
 
 // ReadFile reads a whole file.
-func (d *Dir) ReadFile(name string) ([]byte, error) { return fs.ReadFile(d.fsys, name) }
+func (d *Dir) ReadFile(name string) ([]byte, error) {
+	if f, ok, err := d.fastOpen(name); ok {
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return io.ReadAll(f)
+	}
+	return fs.ReadFile(d.fsys, name)
+}
 
 // ReadDir lists a directory, sorted by name.
 func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(d.fsys, name) }

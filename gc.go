@@ -2,11 +2,13 @@ package regstore
 
 import (
 	"context"
+	"crypto/md5"
 	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,6 +89,7 @@ func (o *GCOptions) defaults() {
 // repoMarks is what marking one repository found.
 type repoMarks struct {
 	repo       *Repository
+	intern     func(digest.Digest) digest.Digest
 	marked     map[digest.Digest]bool // manifests and blobs kept from this repository
 	candidates []digest.Digest        // untagged manifests not (yet) kept
 	subjects   map[digest.Digest]digest.Digest
@@ -119,13 +122,38 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 		plan.Cutoff = plan.Started.Add(time.Hour * 24 * 365 * 100)
 	}
 
-	repos, err := collectRepos(s)
+	var (
+		repos []*Repository
+		files map[string]*repoFiles
+		err   error
+	)
+	if _, flat := s.fsys.(WalkFS); flat {
+		repos, files, err = s.listRepositories()
+	} else {
+		repos, err = collectRepos(s)
+	}
 	if err != nil {
 		return nil, err
 	}
+	// One listing of the blob directories, first: it answers "does the
+	// target exist" for every link, instead of a stat per link. Only the
+	// blobs left unmarked are stat'ed, in the sweep.
+	blobs, listed, err := s.blobDirs()
+	if err != nil {
+		return nil, err
+	}
+	exists := func(d digest.Digest) bool { _, ok := blobs[d]; return ok }
+	// intern returns the listing's copy of d, so that the marks and links
+	// of every repository share one string per blob.
+	intern := func(d digest.Digest) digest.Digest {
+		if c, ok := blobs[d]; ok {
+			return c
+		}
+		return d
+	}
 	results := make([]*repoMarks, len(repos))
 	err = parallel(ctx, opts.Workers, len(repos), func(i int) error {
-		rm, err := s.markRepository(repos[i], plan.Cutoff, opts)
+		rm, err := s.markRepository(repos[i], files[repos[i].name], plan.Cutoff, opts, exists, intern)
 		results[i] = rm
 		return err
 	}, func(done int) {
@@ -142,6 +170,9 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	marked := map[digest.Digest]bool{}
 	for _, rm := range results {
 		maps.Copy(marked, rm.marked)
+		if len(rm.subjects) == 0 {
+			rm.marked, rm.manifests = nil, nil // no referrers to settle
+		}
 	}
 	for _, rm := range results {
 		if err := s.keepReferrers(rm, marked, opts); err != nil {
@@ -159,21 +190,35 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 		// may unlink a blob another repository keeps; we do not.)
 		for _, l := range rm.links {
 			if !marked[l.target] && !l.young {
+				if l.path == "" {
+					l.path = l.target
+				}
 				plan.LayerLinks[rm.repo.name] = append(plan.LayerLinks[rm.repo.name], l.path)
 			}
 		}
 	}
 	plan.Marked = len(marked)
 
-	for b, err := range s.blobFiles() {
+	for d := range blobs {
+		if marked[d] {
+			continue
+		}
+		fi, ok := listed[d]
+		var err error
+		if !ok {
+			fi, err = fs.Stat(s.fsys, s.layout.BlobData(d))
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // an empty blob directory
+		}
 		if err != nil {
 			return nil, err
 		}
-		if marked[b.d] || b.info.ModTime().After(plan.Cutoff) {
+		if fi.IsDir() || fi.ModTime().After(plan.Cutoff) {
 			continue
 		}
-		plan.Blobs = append(plan.Blobs, b.d)
-		plan.Bytes += b.info.Size()
+		plan.Blobs = append(plan.Blobs, d)
+		plan.Bytes += fi.Size()
 	}
 	slices.Sort(plan.Blobs)
 	return plan, nil
@@ -190,53 +235,154 @@ func collectRepos(s *Store) ([]*Repository, error) {
 	return repos, nil
 }
 
-// markRepository marks from the roots of one repository: every manifest
-// (or with DeleteUntagged only tagged ones and young ones), recursively
-// through index children held in the same repository. Each revision link
-// and manifest is read once.
-func (s *Store) markRepository(r *Repository, cutoff time.Time, opts GCOptions) (*repoMarks, error) {
-	rm := &repoMarks{repo: r, marked: map[digest.Digest]bool{}, subjects: map[digest.Digest]digest.Digest{},
-		manifests: map[digest.Digest]bool{}, cache: map[digest.Digest]*Manifest{}}
-	defer func() { rm.cache = nil }()
-	tagged := map[digest.Digest]bool{}
-	for t, err := range r.Tags() {
-		if err != nil {
-			return nil, err
+// repoFiles is what one flat listing of repositories/ found in one
+// repository: its link files with their listing's FileInfo. Nothing is
+// read yet.
+type repoFiles struct {
+	current   map[string]linkFile        // tag -> tags/<tag>/current/link
+	index     map[string][]digest.Digest // tag -> its index entries
+	revisions []linkFile
+	layers    []linkFile
+}
+
+// linkFile is a link found by a listing; d is the digest its path names
+// ("" for a tag's current link).
+type linkFile struct {
+	path string
+	d    digest.Digest
+	info fs.FileInfo
+}
+
+// listRepositories lists every repository's links at once, through the
+// flat listing of a WalkFS backend. It returns the repositories in catalog
+// order.
+func (s *Store) listRepositories() ([]*Repository, map[string]*repoFiles, error) {
+	root := s.layout.Repositories()
+	files := map[string]*repoFiles{}
+	get := func(repo string) *repoFiles {
+		f := files[repo]
+		if f == nil {
+			f = &repoFiles{current: map[string]linkFile{}, index: map[string][]digest.Digest{}}
+			files[repo] = f
 		}
-		d, err := t.Digest()
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		tagged[d] = true
+		return f
 	}
-	young := map[digest.Digest]bool{}
-	err := walkLinks(s.fsys, s.layout.Revisions(r.name), func(p string, _ digest.Digest) error {
-		target, err := readLink(s.fsys, p)
-		if errors.Is(err, fs.ErrNotExist) {
+	hasManifests := map[string]bool{}
+	err := walkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
+		rel := strings.TrimPrefix(p, s.layout.Root()+"/")
+		e := classify(rel, false)
+		c := strings.Split(rel, "/")
+		if i := slicesIndexUnderscore(c); i > 1 && c[i] == "_manifests" {
+			hasManifests[strings.Join(c[1:i], "/")] = true
+		}
+		if e.Repository == "" || (e.Digest == "" && e.Kind != TagCurrentLink) {
 			return nil
 		}
-		if err != nil {
-			return r.err("gc", "", p, err)
-		}
-		m, err := r.readManifestData(target)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // dangling: the registry skips it too
-		}
-		if err != nil {
-			return err
-		}
-		rm.manifests[target] = true
-		rm.cache[target] = m
-		if s.young(p, cutoff) {
-			young[target] = true
+		l := linkFile{path: p, d: e.Digest, info: fi}
+		switch e.Kind {
+		case TagCurrentLink:
+			get(e.Repository).current[e.Tag] = l
+		case TagIndexLink:
+			f := get(e.Repository)
+			f.index[e.Tag] = append(f.index[e.Tag], e.Digest)
+		case RevisionLink:
+			f := get(e.Repository)
+			f.revisions = append(f.revisions, l)
+		case LayerLink:
+			f := get(e.Repository)
+			f.layers = append(f.layers, l)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, &Error{Op: "list repositories", Path: root, Err: err}
+	}
+	names := slices.SortedFunc(maps.Keys(hasManifests), func(a, b string) int {
+		return compareKeys(repoKey(a), repoKey(b))
+	})
+	var repos []*Repository
+	for _, name := range names {
+		if ValidateName(name) == nil {
+			repos = append(repos, &Repository{s: s, name: name})
+		}
+	}
+	return repos, files, nil
+}
+
+// target reads link l, or takes its target from the listing when the
+// backend reports the content's MD5 ([ContentMD5]) and it is that of one of
+// the candidates: a link holds exactly its target's digest string.
+func (s *Store) target(l linkFile, candidates ...digest.Digest) (digest.Digest, error) {
+	if l.info != nil {
+		if c, ok := l.info.Sys().(ContentMD5); ok {
+			if sum, ok := c.ContentMD5(); ok {
+				for _, d := range candidates {
+					if d != "" && md5.Sum([]byte(d)) == sum {
+						return d, nil
+					}
+				}
+			}
+		}
+	}
+	return readLink(s.fsys, l.path)
+}
+
+// isYoung reports whether link l was modified after cutoff, from its
+// listing's FileInfo when there is one.
+func (s *Store) isYoung(l linkFile, cutoff time.Time) bool {
+	if l.info != nil {
+		return l.info.ModTime().After(cutoff)
+	}
+	return s.young(l.path, cutoff)
+}
+
+// markRepository marks from the roots of one repository: every manifest
+// (or with DeleteUntagged only tagged ones and young ones), recursively
+// through index children held in the same repository. Each revision link
+// and manifest is read once; with files (from a flat listing) links whose
+// content the listing proves are not read at all.
+func (s *Store) markRepository(r *Repository, files *repoFiles, cutoff time.Time, opts GCOptions, exists func(digest.Digest) bool, intern func(digest.Digest) digest.Digest) (*repoMarks, error) {
+	rm := &repoMarks{repo: r, intern: intern, marked: map[digest.Digest]bool{}, subjects: map[digest.Digest]digest.Digest{},
+		manifests: map[digest.Digest]bool{}, cache: map[digest.Digest]*Manifest{}}
+	defer func() { rm.cache = nil }()
+	if files == nil {
+		var err error
+		if files, err = s.repoLinkFiles(r); err != nil {
+			return nil, err
+		}
+	}
+	tagged := map[digest.Digest]bool{}
+	for _, tag := range slices.Sorted(maps.Keys(files.current)) {
+		d, err := s.target(files.current[tag], files.index[tag]...)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, r.err("gc", tag, files.current[tag].path, err)
+		}
+		tagged[d] = true
+	}
+	young := map[digest.Digest]bool{}
+	for _, l := range files.revisions {
+		target, err := s.target(l, l.d)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, r.err("gc", "", l.path, err)
+		}
+		m, err := r.readManifestData(target)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // dangling: the registry skips it too
+		}
+		if err != nil {
+			return nil, err
+		}
+		rm.manifests[target] = true
+		rm.cache[target] = m
+		if s.isYoung(l, cutoff) {
+			young[target] = true
+		}
 	}
 	for _, d := range slices.Sorted(maps.Keys(rm.manifests)) {
 		if opts.DeleteUntagged && !tagged[d] && !young[d] {
@@ -250,26 +396,58 @@ func (s *Store) markRepository(r *Repository, cutoff time.Time, opts GCOptions) 
 			return nil, err
 		}
 	}
-	dir := s.layout.Layers(r.name)
-	err = walkLinks(s.fsys, dir, func(p string, d digest.Digest) error {
-		target, err := readLink(s.fsys, p)
+	for _, l := range files.layers {
+		target, err := s.target(l, l.d)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil
+			continue
 		}
 		if err != nil {
-			return r.err("gc", d.String(), p, err)
+			return nil, r.err("gc", l.d.String(), l.path, err)
 		}
-		if _, err := s.statBlob(target); err != nil {
-			return nil // dangling: the registry skips it too
+		if !exists(target) {
+			// Not listed: dangling (the registry skips it too), or data
+			// written since the listing, which a stat finds.
+			if _, err := s.statBlob(target); err != nil {
+				continue
+			}
 		}
-		young := s.young(p, cutoff)
+		target = intern(target)
+		young := s.isYoung(l, cutoff)
 		if young {
 			rm.marked[target] = true // a young link protects its blob
 		}
+		d := l.d
+		if d == target {
+			d = "" // the usual case; only an alias link keeps its own digest
+		}
 		rm.links = append(rm.links, linkInfo{path: d, target: target, young: young})
+	}
+	return rm, nil
+}
+
+// repoLinkFiles lists the links of r directory by directory, for backends
+// without a flat listing. Link files are not opened (a missing one reads as
+// fs.ErrNotExist later).
+func (s *Store) repoLinkFiles(r *Repository) (*repoFiles, error) {
+	f := &repoFiles{current: map[string]linkFile{}, index: map[string][]digest.Digest{}}
+	for t, err := range r.Tags() {
+		if err != nil {
+			return nil, err
+		}
+		f.current[t.name] = linkFile{path: s.layout.TagCurrent(r.name, t.name)}
+	}
+	err := walkLinks(s.fsys, s.layout.Revisions(r.name), func(p string, d digest.Digest) error {
+		f.revisions = append(f.revisions, linkFile{path: p, d: d})
 		return nil
 	})
-	return rm, err
+	if err != nil {
+		return nil, err
+	}
+	err = walkLinks(s.fsys, s.layout.Layers(r.name), func(p string, d digest.Digest) error {
+		f.layers = append(f.layers, linkFile{path: p, d: d})
+		return nil
+	})
+	return f, err
 }
 
 // readManifestData reads the manifest stored as blob d, whether or not it
@@ -309,7 +487,7 @@ func (rm *repoMarks) mark(d digest.Digest) error {
 		if hasSubject && ref.Digest == subj.Digest || rm.marked[ref.Digest] {
 			continue
 		}
-		rm.marked[ref.Digest] = true
+		rm.marked[rm.intern(ref.Digest)] = true
 		if rm.manifests[ref.Digest] {
 			if err := rm.mark(ref.Digest); err != nil {
 				return err
@@ -633,4 +811,33 @@ feed:
 		return fmt.Errorf("gc: %w", context.Cause(ctx))
 	}
 	return nil
+}
+
+// blobDirs lists the blob directories blobs/<alg>/<hex2>/<hex> without
+// looking inside. On a WalkFS backend, whose flat listing has them for free,
+// it lists the data files and returns their FileInfo too.
+func (s *Store) blobDirs() (map[digest.Digest]digest.Digest, map[digest.Digest]fs.FileInfo, error) {
+	out := map[digest.Digest]digest.Digest{}
+	root := s.layout.Blobs()
+	if _, ok := s.fsys.(WalkFS); ok {
+		infos := map[digest.Digest]fs.FileInfo{}
+		for b, err := range s.blobFiles() {
+			if err != nil {
+				return nil, nil, err
+			}
+			out[b.d] = b.d
+			infos[b.d] = b.info
+		}
+		return out, infos, nil
+	}
+	err := walkDepth(s.fsys, root, 3, func(rel string) error {
+		if d, ok := BlobDigest(rel + "/data"); ok {
+			out[d] = d
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, &Error{Op: "list blobs", Path: root, Err: err}
+	}
+	return out, nil, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"iter"
+	"path"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -171,17 +172,53 @@ func (r *Repository) links(dir, op string, resolve bool) iter.Seq2[digest.Digest
 // valid digest, in lexical order. A missing dir is empty. fn may return
 // fs.SkipAll to stop.
 func walkLinks(fsys fs.FS, dir string, fn func(p string, d digest.Digest) error) error {
-	return walkFiles(fsys, dir, func(p string, _ fs.FileInfo) error {
-		rel := strings.Split(strings.TrimPrefix(p, dir+"/"), "/")
-		if len(rel) != 3 || rel[2] != "link" {
-			return nil
+	if _, ok := fsys.(WalkFS); ok {
+		return walkFiles(fsys, dir, func(p string, _ fs.FileInfo) error {
+			rel := strings.Split(strings.TrimPrefix(p, dir+"/"), "/")
+			if len(rel) != 3 || rel[2] != "link" {
+				return nil
+			}
+			d := digest.NewDigestFromEncoded(digest.Algorithm(rel[0]), rel[1])
+			if d.Validate() != nil {
+				return nil
+			}
+			return fn(p, d)
+		})
+	}
+	// A directory tree: list dir/<alg>/ and hand over dir/<alg>/<hex>/link
+	// without listing <hex>/; fn meets a missing link as fs.ErrNotExist.
+	algs, err := fs.ReadDir(fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, a := range algs {
+		if !a.IsDir() {
+			continue
 		}
-		d := digest.NewDigestFromEncoded(digest.Algorithm(rel[0]), rel[1])
-		if d.Validate() != nil {
-			return nil
+		hexes, err := fs.ReadDir(fsys, path.Join(dir, a.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
-		return fn(p, d)
-	})
+		if err != nil {
+			return err
+		}
+		for _, h := range hexes {
+			d := digest.NewDigestFromEncoded(digest.Algorithm(a.Name()), h.Name())
+			if !h.IsDir() || d.Validate() != nil {
+				continue
+			}
+			if err := fn(path.Join(dir, a.Name(), h.Name(), "link"), d); err != nil {
+				if err == fs.SkipAll {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // String is "repository:tag".

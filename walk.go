@@ -135,20 +135,82 @@ type blobFile struct {
 func (s *Store) blobFiles() iter.Seq2[blobFile, error] {
 	return func(yield func(blobFile, error) bool) {
 		root := s.layout.Blobs()
-		err := walkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
-			d, ok := BlobDigest(strings.TrimPrefix(p, root+"/"))
-			if !ok {
+		var err error
+		if _, ok := s.fsys.(WalkFS); ok {
+			err = walkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
+				d, ok := BlobDigest(strings.TrimPrefix(p, root+"/"))
+				if !ok {
+					return nil
+				}
+				if !yield(blobFile{d, fi}, nil) {
+					return fs.SkipAll
+				}
 				return nil
-			}
-			if !yield(blobFile{d, fi}, nil) {
-				return fs.SkipAll
-			}
-			return nil
-		})
+			})
+		} else {
+			// A directory tree: list down to blobs/<alg>/<hex2>/ and stat
+			// each <hex>/data, without listing <hex>/.
+			err = walkDepth(s.fsys, root, 3, func(rel string) error {
+				d, ok := BlobDigest(rel + "/data")
+				if !ok {
+					return nil
+				}
+				fi, err := fs.Stat(s.fsys, path.Join(root, rel, "data"))
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil // an empty blob directory: deleted data
+				}
+				if err != nil {
+					return err
+				}
+				if fi.IsDir() {
+					return nil
+				}
+				if !yield(blobFile{d, fi}, nil) {
+					return fs.SkipAll
+				}
+				return nil
+			})
+		}
 		if err != nil {
 			yield(blobFile{}, &Error{Op: "list blobs", Path: root, Err: err})
 		}
 	}
+}
+
+// walkDepth calls fn with the path, relative to root, of every directory
+// exactly depth levels below root, in lexical order. A missing root is
+// empty. fn may return fs.SkipAll to stop.
+func walkDepth(fsys fs.FS, root string, depth int, fn func(rel string) error) error {
+	var walk func(rel string, depth int) error
+	walk = func(rel string, depth int) error {
+		if depth == 0 {
+			return fn(rel)
+		}
+		entries, err := fs.ReadDir(fsys, path.Join(root, rel))
+		if errors.Is(err, fs.ErrNotExist) && rel != "." {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			if err := walk(path.Join(rel, e.Name()), depth-1); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	err := walk(".", depth)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == fs.SkipAll {
+		return nil
+	}
+	return err
 }
 
 // Manifests yields the digests of the manifests in the repository, as the
