@@ -78,15 +78,11 @@ func TestRequestEconomy(t *testing.T) {
 		t.Logf("registry output:\n%s", tail(out, 2000))
 	}
 
-	// The target is a tenth of the registry's requests. With the
-	// library as it is, marking reads every link and stats every linked
-	// blob (README.md, "Request economy"); until it uses the listings'
-	// ETags and the blob listing, only fewer requests than the registry
-	// are required here.
+	// The target: at most a tenth of the registry's requests. Marking
+	// takes link targets and ages from one flat listing (ETags as content
+	// MD5s) and blob existence from another; only manifests are read.
+	// (Wall time is reported above, not asserted.)
 	for _, r := range runs {
-		assert.Less(t, r.reqs, reg, "%s: fewer requests than the registry", r.name)
-	}
-	if best := runs[1].reqs; best*10 > reg {
-		t.Logf("target of 1/10 of the registry's requests missed: %d > %d/10", best, reg)
+		assert.LessOrEqual(t, r.reqs*10, reg, "%s: at most 1/10 of the registry's %d requests", r.name, reg)
 	}
 }
