@@ -37,6 +37,7 @@ const (
 	UploadStale       ProblemKind = "upload-stale"       // an upload older than the stale age
 	UploadMalformed   ProblemKind = "upload-malformed"   // an upload whose startedat is missing or unreadable
 	TempFileLeft      ProblemKind = "temp-file"          // a *.tmp left by an interrupted write
+	GCInterrupted     ProblemKind = "gc-interrupted"     // blob data an interrupted ApplyGC moved aside, or its journal
 	UnknownFileInTree ProblemKind = "unknown-file"       // a file that is no part of the layout
 )
 
@@ -169,6 +170,9 @@ func (s *Store) checkEntry(st *checkState, e Entry, opts CheckOptions) []Problem
 	case TempFile:
 		return []Problem{{Kind: TempFileLeft, Path: e.Path, Repository: e.Repository,
 			Message: fmt.Sprintf("temporary file %s was left by an interrupted write; it can be removed", e.Path)}}
+	case GCLeftover:
+		return []Problem{{Kind: GCInterrupted, Path: e.Path, Digest: e.Digest,
+			Message: fmt.Sprintf("%s was left by an interrupted garbage collection; the next ApplyGC (regstore gc) puts moved data back or removes it", e.Path)}}
 	case UnknownFile:
 		return []Problem{{Kind: UnknownFileInTree, Path: e.Path, Repository: e.Repository,
 			Message: fmt.Sprintf("%s is not part of the registry layout", e.Path)}}

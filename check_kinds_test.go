@@ -260,6 +260,18 @@ var brokenCases = []brokenCase{
 		func(k *kit) []string {
 			return []string{kp(regstore.TempFileLeft, k.s.Layout().TagCurrent("app", "latest")+kitTempSuffix)}
 		}},
+	{"interrupted garbage collection",
+		func(k *kit) error {
+			d, err := regstoretest.OrphanBlob(k.s, []byte("swept"))
+			if err != nil {
+				return err
+			}
+			return regstoretest.InterruptedGC(k.s, d)
+		},
+		func(k *kit) []string {
+			d := digest.FromString("swept")
+			return []string{kp(regstore.GCInterrupted, k.s.Layout().Root()+"/_gc/aside"), kp(regstore.GCInterrupted, k.s.Layout().BlobData(d)+".gc")}
+		}},
 	{"unknown file",
 		func(k *kit) error { return regstoretest.UnknownFile(k.s, "repositories/app/notes.txt", []byte("hi")) },
 		func(k *kit) []string {

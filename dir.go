@@ -82,7 +82,12 @@ func (d *Dir) ReadFile(name string) ([]byte, error) {
 }
 
 // ReadDir lists a directory, sorted by name.
-func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(d.fsys, name) }
+func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
+	if entries, ok, err := d.fastReadDir(name); ok {
+		return entries, err
+	}
+	return fs.ReadDir(d.fsys, name)
+}
 
 // Create starts a new version of the file name.
 func (d *Dir) Create(name string) (FileWriter, error) {

@@ -5,6 +5,10 @@ package regstore
 import (
 	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -49,6 +53,11 @@ func (b *beneath) close() {
 
 // open returns ok=false when os.Root must answer instead.
 func (b *beneath) open(op, name string, flags int) (f *os.File, ok bool, err error) {
+	return b.openAs(op, name, name, flags)
+}
+
+// openAs is open, naming the *os.File fileName.
+func (b *beneath) openAs(op, name, fileName string, flags int) (f *os.File, ok bool, err error) {
 	if b.disabled.Load() || !fs.ValidPath(name) {
 		return nil, false, nil
 	}
@@ -62,7 +71,7 @@ func (b *beneath) open(op, name string, flags int) (f *os.File, ok bool, err err
 			uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
 		switch errno {
 		case 0:
-			return os.NewFile(fd, name), true, nil
+			return os.NewFile(fd, fileName), true, nil
 		case syscall.EINTR, syscall.EAGAIN:
 			continue
 		case syscall.ENOSYS, syscall.EPERM, syscall.E2BIG, syscall.EINVAL:
@@ -104,3 +113,36 @@ func (d *Dir) fastStat(name string) (fs.FileInfo, bool, error) {
 	}
 	return fi, true, nil
 }
+
+// fastReadDir lists a directory opened beneath the root. os.Root's ReadDir
+// stats every entry as it lists (its entries cannot stat lazily); these
+// entries take their type from the listing and stat through os.Root only
+// when Info is called.
+func (d *Dir) fastReadDir(name string) ([]fs.DirEntry, bool, error) {
+	// The absolute name only serves a filesystem that reports no entry
+	// types, for which the listing stats each entry by its path.
+	abs := filepath.Join(d.root.Name(), filepath.FromSlash(name))
+	f, ok, err := d.fast.openAs("readdir", name, abs, syscall.O_RDONLY|syscall.O_DIRECTORY)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, false, nil // let os.Root answer
+	}
+	out := make([]fs.DirEntry, len(entries))
+	for i, e := range entries {
+		out[i] = dirEntry{DirEntry: e, d: d, path: path.Join(name, e.Name())}
+	}
+	slices.SortFunc(out, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return out, true, nil
+}
+
+type dirEntry struct {
+	fs.DirEntry
+	d    *Dir
+	path string
+}
+
+func (e dirEntry) Info() (fs.FileInfo, error) { return e.d.root.Lstat(e.path) }

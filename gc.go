@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -209,7 +210,12 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 			fi, err = fs.Stat(s.fsys, s.layout.BlobData(d))
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			continue // an empty blob directory
+			// Data an interrupted collection moved aside, which ApplyGC
+			// puts back first; or an empty blob directory.
+			fi, err = fs.Stat(s.fsys, s.layout.BlobData(d)+asideSuffix)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
 		}
 		if err != nil {
 			return nil, err
@@ -397,6 +403,12 @@ func (s *Store) markRepository(r *Repository, files *repoFiles, cutoff time.Time
 		}
 	}
 	for _, l := range files.layers {
+		if rm.marked[l.d] && l.d.Algorithm() == digest.Canonical {
+			// Kept whatever its age, so not read: the registry writes a
+			// sha256 path's link with exactly that digest, and one that
+			// says otherwise is corruption, which Check reports.
+			continue
+		}
 		target, err := s.target(l, l.d)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -534,6 +546,11 @@ func (s *Store) keepReferrers(rm *repoMarks, marked map[digest.Digest]bool, opts
 // finished meanwhile now needs are put back. One window remains, as in the
 // registry: a manifest whose blobs were checked before they were moved
 // aside and whose revision link is written after the second look.
+//
+// A journal (_gc/aside below the layout root) names the blobs being moved
+// aside while they are; an ApplyGC interrupted there (a crash, a kill) is
+// finished by the next ApplyGC, which first puts every such blob's data
+// back. [Store.Check] reports what is left until then as gc-interrupted.
 func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error {
 	opts.defaults()
 	w, err := s.writer("gc", "", "")
@@ -549,6 +566,9 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 		if opts.Progress != nil {
 			opts.Progress(GCProgress{Phase: "sweep", Removed: removed})
 		}
+	}
+	if err := s.recoverGC(w); err != nil {
+		return err
 	}
 	protected, err := s.youngReferences(plan.Cutoff)
 	if err != nil {
@@ -606,7 +626,20 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 	}
 	// Move the data aside, so that the registry and regstore see the blob
 	// as missing (a push uploads it again), look again, put back what is
-	// now referenced and remove the rest.
+	// now referenced and remove the rest. A journal naming the blobs goes
+	// first, so that a crash in between leaves nothing that the next
+	// ApplyGC does not put back.
+	if len(doomed) == 0 {
+		return nil
+	}
+	journal := path.Join(s.layout.Root(), gcJournal)
+	var list strings.Builder
+	for _, d := range doomed {
+		list.WriteString(d.String() + "\n")
+	}
+	if err := copyToFile(w, journal, strings.NewReader(list.String())); err != nil {
+		return &Error{Op: "gc", Path: journal, Err: err}
+	}
 	aside := make([]bool, len(doomed))
 	err = parallel(ctx, opts.Workers, len(doomed), func(i int) error {
 		d := doomed[i]
@@ -630,9 +663,12 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 				err = errors.Join(err, s.restoreBlob(w, d))
 			}
 		}
+		if err == nil {
+			err = removeFile(w, journal)
+		}
 		return err
 	}
-	return parallel(context.WithoutCancel(ctx), opts.Workers, len(doomed), func(i int) error {
+	err = parallel(context.WithoutCancel(ctx), opts.Workers, len(doomed), func(i int) error {
 		d := doomed[i]
 		switch {
 		case !aside[i]:
@@ -643,6 +679,44 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 			return s.removeBlob(w, d, progress)
 		}
 	}, nil)
+	if err != nil {
+		return err
+	}
+	return removeFile(w, journal)
+}
+
+// gcJournal, below the layout root, lists the blobs whose data ApplyGC is
+// moving aside while it does.
+const gcJournal = "_gc/aside"
+
+// recoverGC finishes what an interrupted ApplyGC left: every blob its
+// journal names gets its data back if the data is missing, and loses the
+// copy aside otherwise. The next collection judges those blobs again.
+func (s *Store) recoverGC(w WriteFS) error {
+	journal := path.Join(s.layout.Root(), gcJournal)
+	raw, err := fs.ReadFile(s.fsys, journal)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &Error{Op: "gc", Path: journal, Err: err}
+	}
+	for line := range strings.Lines(string(raw)) {
+		d := digest.Digest(strings.TrimSpace(line))
+		if ValidateDigest(d) != nil {
+			continue
+		}
+		if _, err := fs.Stat(s.fsys, s.layout.BlobData(d)+asideSuffix); err != nil {
+			continue
+		}
+		if err := s.restoreBlob(w, d); err != nil {
+			return err
+		}
+	}
+	if err := removeFile(w, journal); err != nil {
+		return &Error{Op: "gc", Path: journal, Err: err}
+	}
+	return nil
 }
 
 // asideSuffix names blob data that a collection moved aside.

@@ -20,6 +20,9 @@ const maxLinkSize = 256
 // wrapping [ErrCorruptLink].
 func ParseLink(b []byte) (digest.Digest, error) {
 	d := digest.Digest(b)
+	if wellFormed(d) {
+		return d, nil
+	}
 	if err := d.Validate(); err != nil {
 		return "", fmt.Errorf("%w: %q: %w", ErrCorruptLink, truncate(b), err)
 	}
@@ -34,7 +37,12 @@ func readLink(fsys fs.FS, name string) (digest.Digest, error) {
 		return "", err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxLinkSize+1))
+	var buf [maxLinkSize + 1]byte
+	n, err := io.ReadFull(f, buf[:])
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	b := buf[:n]
 	if err != nil {
 		// Reading a directory fails here: a link path that is a directory
 		// is as corrupt as one with bad content.

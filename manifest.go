@@ -71,6 +71,11 @@ func ParseManifest(raw []byte) (*Manifest, error) {
 	if err := c.validate(mt); err != nil {
 		return nil, err
 	}
+	if mt == MediaTypeDockerSchema1Signed {
+		// Only fsLayers mean anything in schema1; fields of other schemas
+		// (JSON keys match in any case) are neither checked nor used.
+		c.Config, c.Layers, c.Manifests, c.Subject = nil, nil, nil, nil
+	}
 	return &Manifest{
 		desc: v1.Descriptor{MediaType: mt, Digest: digest.FromBytes(raw), Size: int64(len(raw))},
 		raw:  raw,

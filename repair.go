@@ -423,6 +423,10 @@ func (rp *repairer) quarantineManifest(p Problem) error {
 	link := rp.s.layout.RevisionLink(repo, d)
 	target, err := rp.readLink(link)
 	switch {
+	case errors.Is(err, fs.ErrNotExist) && rp.exists(rp.quarantined(rp.s.layout.RevisionLink(repo, d))):
+		// An earlier repair moved the revision aside and stopped before
+		// the data: finish it.
+		return rp.quarantineManifestData(p, fmt.Sprintf("manifest %s cannot be read", d))
 	case errors.Is(err, fs.ErrNotExist):
 		rp.skip(p, "the revision link is gone")
 		return nil
@@ -468,6 +472,13 @@ func (rp *repairer) quarantineManifest(p Problem) error {
 		fmt.Sprintf("moved the revision link of %s aside: %s", repo, why)); err != nil {
 		return err
 	}
+	return rp.quarantineManifestData(p, why)
+}
+
+// quarantineManifestData moves an unreadable manifest's data aside, once
+// its revision link is, unless another link still names it.
+func (rp *repairer) quarantineManifestData(p Problem, why string) error {
+	d := p.Digest
 	others, err := rp.otherLinks(d)
 	if err != nil {
 		return err
@@ -511,16 +522,22 @@ func (rp *repairer) otherLinks(d digest.Digest) ([]string, error) {
 	return out, nil
 }
 
-// quarantinePath is where p goes in the quarantine area: its path relative
-// to the layout root, below QuarantineDir, with ".1", ".2"... appended if
-// something is already there, so nothing quarantined is ever replaced.
-func (rp *repairer) quarantinePath(p string) string {
+// quarantined is where p went in the quarantine area when it was first
+// moved there.
+func (rp *repairer) quarantined(p string) string {
 	root := rp.s.layout.Root()
 	rel := p
 	if root != "." {
 		rel = strings.TrimPrefix(p, root+"/")
 	}
-	dst := path.Join(root, QuarantineDir, rel)
+	return path.Join(root, QuarantineDir, rel)
+}
+
+// quarantinePath is where p goes in the quarantine area: its path relative
+// to the layout root, below QuarantineDir, with ".1", ".2"... appended if
+// something is already there, so nothing quarantined is ever replaced.
+func (rp *repairer) quarantinePath(p string) string {
+	dst := rp.quarantined(p)
 	for i, cand := 1, dst; ; i++ {
 		if !rp.exists(cand) {
 			return cand

@@ -303,10 +303,17 @@ func (r *Repository) DeleteManifest(d digest.Digest) error {
 		if err != nil {
 			return err
 		}
-		if cur, err := t.Digest(); err == nil && cur == d {
-			if err := t.Delete(); err != nil {
-				return err
-			}
+		cur, err := t.Digest()
+		switch {
+		case err == nil && cur == d:
+		case errors.Is(err, fs.ErrNotExist) && t.indexed(d):
+			// A tag whose delete was interrupted after its current
+			// link went: finish it.
+		default:
+			continue
+		}
+		if err := t.Delete(); err != nil {
+			return err
 		}
 	}
 	if err := w.Remove(p); err != nil {

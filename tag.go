@@ -111,6 +111,12 @@ func (t *Tag) Delete() error {
 	return nil
 }
 
+// indexed reports whether the tag's index records manifest d.
+func (t *Tag) indexed(d digest.Digest) bool {
+	_, err := fs.Stat(t.r.s.fsys, t.r.s.layout.TagIndexEntry(t.r.name, t.name, d))
+	return err == nil
+}
+
 // Tags yields the repository's tags in sorted order, as the v3 registry
 // lists them: every directory below _manifests/tags, whether or not it has
 // a current link. Names that are not valid tags are skipped.
@@ -179,7 +185,7 @@ func walkLinks(fsys fs.FS, dir string, fn func(p string, d digest.Digest) error)
 				return nil
 			}
 			d := digest.NewDigestFromEncoded(digest.Algorithm(rel[0]), rel[1])
-			if d.Validate() != nil {
+			if ValidateDigest(d) != nil {
 				return nil
 			}
 			return fn(p, d)
@@ -207,7 +213,7 @@ func walkLinks(fsys fs.FS, dir string, fn func(p string, d digest.Digest) error)
 		}
 		for _, h := range hexes {
 			d := digest.NewDigestFromEncoded(digest.Algorithm(a.Name()), h.Name())
-			if !h.IsDir() || d.Validate() != nil {
+			if !h.IsDir() || ValidateDigest(d) != nil {
 				continue
 			}
 			if err := fn(path.Join(dir, a.Name(), h.Name(), "link"), d); err != nil {

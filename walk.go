@@ -336,10 +336,11 @@ const (
 	TempFile                            // *.tmp, left by an interrupted write
 	UnknownFile                         // anything else
 	Quarantined                         // below _quarantine/, moved aside by Repair
+	GCLeftover                          // blobs/.../data.gc or _gc/aside, left by an interrupted ApplyGC
 )
 
 var kindNames = [...]string{"", "blob data", "layer link", "revision link", "tag current link",
-	"tag index link", "signature link", "upload", "temporary file", "unknown file", "quarantined file"}
+	"tag index link", "signature link", "upload", "temporary file", "unknown file", "quarantined file", "gc leftover"}
 
 func (k EntryKind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -458,9 +459,15 @@ func classify(rel string, dir bool) Entry {
 	if strings.HasSuffix(rel, ".tmp") {
 		return Entry{Kind: TempFile}
 	}
+	if rel == gcJournal {
+		return Entry{Kind: GCLeftover}
+	}
 	if c[0] == "blobs" {
 		if d, ok := BlobDigest(strings.TrimPrefix(rel, "blobs/")); ok {
 			return Entry{Kind: BlobData, Digest: d}
+		}
+		if d, ok := BlobDigest(strings.TrimPrefix(strings.TrimSuffix(rel, asideSuffix), "blobs/")); ok {
+			return Entry{Kind: GCLeftover, Digest: d}
 		}
 		return Entry{Kind: UnknownFile}
 	}
@@ -472,7 +479,7 @@ func classify(rel string, dir bool) Entry {
 	r := c[i:]
 	linkDigest := func(alg, hex string) digest.Digest {
 		d := digest.NewDigestFromEncoded(digest.Algorithm(alg), hex)
-		if d.Validate() != nil {
+		if ValidateDigest(d) != nil {
 			return ""
 		}
 		return d

@@ -361,3 +361,30 @@ func UnknownFile(s *regstore.Store, rel string, content []byte) error {
 	}
 	return put(s, path.Join(s.Layout().Root(), rel), content)
 }
+
+// InterruptedGC leaves what a garbage collection killed while sweeping
+// leaves: the data of blob d moved aside (blobs/.../data.gc) and the
+// journal naming it (_gc/aside below the layout root). Check reports
+// gc-interrupted for both; the next [regstore.Store.ApplyGC] puts the data
+// back before it sweeps.
+func InterruptedGC(s *regstore.Store, d digest.Digest) error {
+	if err := regstore.ValidateDigest(d); err != nil {
+		return err
+	}
+	data := s.Layout().BlobData(d)
+	raw, err := fs.ReadFile(s.FS(), data)
+	if err != nil {
+		return err
+	}
+	if err := put(s, path.Join(s.Layout().Root(), "_gc", "aside"), []byte(d.String()+"\n")); err != nil {
+		return err
+	}
+	if err := put(s, data+".gc", raw); err != nil {
+		return err
+	}
+	w, err := writer(s)
+	if err != nil {
+		return err
+	}
+	return w.Remove(data)
+}

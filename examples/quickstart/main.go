@@ -1,9 +1,11 @@
 // Command quickstart builds a small registry tree with regstore in a
 // temporary directory, the way `docker push` would have left it, and prints
-// what a registry would serve from it.
+// what a registry would serve from it; then untags an image, collects the
+// garbage and checks the tree.
 package main
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -56,6 +58,40 @@ func run(dir string) error {
 	}
 
 	fmt.Printf("registry tree in %s/%s\n", dir, regstore.DefaultLayoutRoot)
+	if err := inspect(store); err != nil {
+		return err
+	}
+
+	// Untag v1, then collect garbage: its manifest, and the layers and
+	// config only it used, go. The grace window is off because nothing
+	// else writes this tree.
+	v1, err := app.Tag("v1")
+	if err != nil {
+		return err
+	}
+	if err := v1.Delete(); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	opts := regstore.GCOptions{DeleteUntagged: true, Grace: -1}
+	plan, err := store.PlanGC(ctx, opts)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nafter untagging team/app:v1, gc frees %d bytes: %d blobs, %d manifests\n",
+		plan.Bytes, len(plan.Blobs), len(plan.Manifests["team/app"]))
+	if err := store.ApplyGC(ctx, plan, opts); err != nil {
+		return err
+	}
+	problems := 0
+	for p, err := range store.Check(ctx, regstore.CheckOptions{}) {
+		if err != nil {
+			return err
+		}
+		fmt.Println("check:", p.Message)
+		problems++
+	}
+	fmt.Printf("check after gc: %d problems\n", problems)
 	return inspect(store)
 }
 
