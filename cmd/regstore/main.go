@@ -2,14 +2,30 @@
 // (the v2 layout) directly, without a registry process.
 //
 //	regstore inspect [--json] ROOT
-//	regstore gc [--dry-run] [--delete-untagged] [--grace DURATION] [--workers N] [--json] ROOT
+//	regstore gc [--dry-run] [--delete-untagged] [--drop-orphan-referrers] [--grace DURATION] [--workers N] [--exit-code] [--json] ROOT
+//	regstore check [--links-only] [--workers N] [--ignore KIND,...] [--repair ACTION,...] [--dry-run] [--json] ROOT
+//	regstore du [--json] ROOT [REPO...]
+//	regstore purge-uploads --older-than DURATION [--dry-run] [--json] ROOT
+//	regstore rm [--dry-run] [--json] ROOT REPO[:TAG|@DIGEST]...
+//	regstore import-oci [--tag [REF=]TAG]... [--hardlink] [--json] ROOT REPO DIR
+//	regstore export-oci [--tag TAG]... [--untagged] [--hardlink] [--json] ROOT REPO DIR
+//	regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
+//	regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
+//	regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
 //
 // ROOT is the registry's rootdirectory (the folder holding docker/), or the
-// docker/registry/v2 folder itself.
+// docker/registry/v2 folder itself. Flags may come before or after the
+// arguments; "regstore COMMAND --help" describes each command, its flags and
+// its JSON output.
 //
-// Exit status: 0 on success (also when gc --dry-run finds something to
-// delete), 2 on a usage error or when the tree cannot be read or changed,
-// 130 when interrupted.
+// Long commands (gc, check, the imports, export and copy) show a progress
+// line on standard error when it is a terminal, and nothing otherwise;
+// --progress and --no-progress override the detection.
+//
+// Exit status: 0 on success; 1 when check finds problems (that a repair did
+// not fix) or when gc --exit-code finds something to remove; 2 on a usage
+// error or when the tree cannot be read or changed; 130 when interrupted
+// (Ctrl-C stops between atomic writes, so nothing is left half-written).
 package main
 
 import (
@@ -21,30 +37,36 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strings"
 	"syscall"
-	"time"
 
-	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
 )
 
 // Exit codes.
 const (
 	exitOK          = 0
+	exitFound       = 1 // check found problems; gc --exit-code found something to remove
 	exitError       = 2 // usage, I/O or tree errors
 	exitInterrupted = 130
 )
 
+// errFound makes a command exit with exitFound, after its output, with no
+// message.
+var errFound = errors.New("found")
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first Ctrl-C, a second one kills at once.
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -54,22 +76,79 @@ const usage = `regstore operates on a Distribution registry's storage tree direc
 
 Usage:
   regstore inspect [--json] ROOT
-  regstore gc [--dry-run] [--delete-untagged] [--grace DURATION] [--workers N] [--json] ROOT
+  regstore gc [--dry-run] [--delete-untagged] [--grace DURATION] [--exit-code] [--json] ROOT
+  regstore check [--links-only] [--repair ACTION,...] [--dry-run] [--json] ROOT
+  regstore du [--json] ROOT [REPO...]
+  regstore purge-uploads --older-than DURATION [--dry-run] [--json] ROOT
+  regstore rm [--dry-run] [--json] ROOT REPO[:TAG|@DIGEST]...
+  regstore import-oci [--tag [REF=]TAG]... [--hardlink] [--json] ROOT REPO DIR
+  regstore export-oci [--tag TAG]... [--untagged] [--json] ROOT REPO DIR
+  regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
+  regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
+  regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
   regstore help [COMMAND]
 
-ROOT is the registry's rootdirectory (the folder holding docker/), or the
-docker/registry/v2 folder itself. Run "regstore COMMAND --help" for details.
+Commands:
+  inspect                what a registry would serve from the tree
+  gc                     garbage-collect, as "registry garbage-collect" does
+  check                  find (and with --repair, fix) damage in the tree
+  du                     space used per repository and tag
+  purge-uploads          remove abandoned upload sessions
+  rm                     delete a tag, a manifest or a whole repository
+  import-oci             import an OCI image layout into a repository
+  export-oci             export a repository's tags as an OCI image layout
+  import-docker-archive  import a "docker save" archive into a repository
+  import-skopeo-dir      import a "skopeo copy ... dir:DIR" directory
+  copy                   copy repositories from one tree to another
 
-Exit status: 0 on success, 2 on a usage error or when the tree cannot be
-read or changed, 130 when interrupted.
+ROOT is the registry's rootdirectory (the folder holding docker/), or the
+docker/registry/v2 folder itself. Flags may follow the arguments. Run
+"regstore COMMAND --help" for details, including each command's JSON output.
+
+Long commands show a progress line on standard error when it is a terminal
+(--progress and --no-progress override this).
+
+Exit status: 0 on success; 1 when check finds problems a repair did not fix,
+or gc --exit-code finds something to remove; 2 on a usage error or when the
+tree cannot be read or changed; 130 when interrupted.
 `
 
+// A command is one subcommand. flags defines its flags on the flag set and
+// returns the action that runs it.
 type command struct {
 	name, synopsis, help string
-	flags                func(*flag.FlagSet) func(ctx context.Context, root string, stdout io.Writer) error
+	// args names the positional arguments for error messages; min and max
+	// bound their number (max < 0: no bound).
+	args     string
+	min, max int
+	// progress: the command takes --progress and --no-progress.
+	progress bool
+	flags    func(*flag.FlagSet) action
 }
 
-var commands = []*command{inspectCommand, gcCommand}
+// An action runs a command whose flags are parsed.
+type action func(ctx context.Context, inv *invocation) error
+
+// invocation is what an action works with.
+type invocation struct {
+	args     []string  // positional arguments, their number checked
+	stdout   io.Writer // buffered; flushed after the action
+	stderr   io.Writer // unbuffered: warnings
+	progress *progress // on standard error, when it is shown
+}
+
+// warnf prints a warning on standard error.
+func (inv *invocation) warnf(format string, args ...any) {
+	inv.progress.pause()
+	fmt.Fprintf(inv.stderr, "warning: "+format+"\n", args...)
+}
+
+var commands []*command
+
+func init() {
+	commands = []*command{inspectCommand, gcCommand, checkCommand, duCommand, purgeCommand, rmCommand,
+		importOCICommand, exportOCICommand, importDockerCommand, importSkopeoCommand, copyCommand}
+}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -81,7 +160,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		if len(args) > 0 {
 			if c := lookup(args[0]); c != nil {
-				printCommandUsage(stdout, c, newFlagSet(c))
+				fset := newFlagSet(c)
+				c.flags(fset)
+				printCommandUsage(stdout, c, fset)
 				return exitOK
 			}
 			fmt.Fprintf(stderr, "regstore: unknown command %q\n\n%s", args[0], usage)
@@ -115,19 +196,35 @@ func newFlagSet(c *command) *flag.FlagSet {
 	fset.SetOutput(io.Discard)
 	fset.String("cpuprofile", "", "write a CPU profile to `file`")
 	fset.String("memprofile", "", "write a heap profile to `file` at the end")
+	if c.progress {
+		fset.Bool("progress", false, "show the progress line on standard error even when it is not a terminal")
+		fset.Bool("no-progress", false, "never show the progress line")
+	}
 	return fset
 }
 
 func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fset := newFlagSet(c)
-	action := c.flags(fset)
+	act := c.flags(fset)
 	pos, err := parseInterleaved(fset, args)
 	if errors.Is(err, flag.ErrHelp) {
 		printCommandUsage(stdout, c, fset)
 		return exitOK
 	}
-	if err == nil && len(pos) != 1 {
-		err = fmt.Errorf("want exactly one ROOT, got %d arguments", len(pos))
+	if err == nil {
+		err = c.checkArgs(len(pos))
+	}
+	showProgress := isTerminal(stderr)
+	if err == nil && c.progress {
+		on, off := fset.Lookup("progress").Value.String() == "true", fset.Lookup("no-progress").Value.String() == "true"
+		switch {
+		case on && off:
+			err = errors.New("--progress and --no-progress are exclusive")
+		case on:
+			showProgress = true
+		case off:
+			showProgress = false
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "regstore %s: %v\nUsage: regstore %s\nRun \"regstore %s --help\" for details.\n", c.name, err, c.synopsis, c.name)
@@ -159,20 +256,56 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		}()
 	}
 	bw := bufio.NewWriterSize(stdout, 64<<10)
-	err = action(ctx, pos[0], bw)
-	if ferr := bw.Flush(); err == nil {
-		err = ferr
+	inv := &invocation{args: pos, stdout: bw, stderr: stderr,
+		progress: newProgress(stderr, c.progress && showProgress, c.name)}
+	err = act(ctx, inv)
+	inv.progress.finish()
+	if ferr := bw.Flush(); err == nil || errors.Is(err, errFound) {
+		err = cmpErr(err, ferr)
 	}
+	var usageErr usageError
 	switch {
 	case err == nil:
 		return exitOK
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+	case errors.Is(err, errFound):
+		return exitFound
+	case ctx.Err() != nil:
+		// Whatever the error says, it comes from the interruption.
 		fmt.Fprintf(stderr, "regstore %s: interrupted\n", c.name)
 		return exitInterrupted
+	case errors.As(err, &usageErr):
+		fmt.Fprintf(stderr, "regstore %s: %v\nUsage: regstore %s\nRun \"regstore %s --help\" for details.\n", c.name, err, c.synopsis, c.name)
+		return exitError
 	default:
 		fmt.Fprintf(stderr, "regstore %s: %v\n", c.name, err)
 		return exitError
 	}
+}
+
+// cmpErr is err, unless the output could not be written.
+func cmpErr(err, flushErr error) error {
+	if flushErr != nil {
+		return flushErr
+	}
+	return err
+}
+
+// usageError is a usage mistake found by an action (a bad flag value); it
+// is reported with the synopsis.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+func (c *command) checkArgs(n int) error {
+	if n >= c.min && (c.max < 0 || n <= c.max) {
+		return nil
+	}
+	if c.min == 1 && c.max == 1 {
+		return fmt.Errorf("want exactly one %s, got %d arguments", c.args, n)
+	}
+	return fmt.Errorf("want %s, got %d arguments", c.args, n)
 }
 
 // parseInterleaved parses flags that may come before or after the
@@ -207,13 +340,27 @@ func printCommandUsage(w io.Writer, c *command, fset *flag.FlagSet) {
 			fmt.Fprintf(&b, " %s", name)
 		}
 		fmt.Fprintf(&b, "\n    \t%s", strings.ReplaceAll(help, "\n", "\n    \t"))
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "[]" {
 			fmt.Fprintf(&b, " (default %s)", f.DefValue)
 		}
 		b.WriteString("\n")
 	})
 	if b.Len() > 0 {
 		fmt.Fprintf(w, "\nFlags:\n%s", b.String())
+	}
+	fmt.Fprintf(w, "\nExit status: %s\n", exitHelp[c.name])
+}
+
+// exitHelp is the exit status paragraph of each command's help.
+var exitHelp = map[string]string{
+	"check": "0 when the tree is clean (or every problem was repaired), 1 when\nproblems remain, 2 on a usage or I/O error, 130 when interrupted.",
+	"gc":    "0 on success, 1 with --exit-code when the plan removes something,\n2 on a usage or I/O error, 130 when interrupted.",
+}
+
+func init() {
+	for _, c := range []string{"inspect", "du", "purge-uploads", "rm", "import-oci", "export-oci",
+		"import-docker-archive", "import-skopeo-dir", "copy"} {
+		exitHelp[c] = "0 on success, 2 on a usage or I/O error, 130 when interrupted."
 	}
 }
 
@@ -251,6 +398,17 @@ func openStore(root string, writable bool) (*regstore.Store, func(), error) {
 	return s, func() { d.Close() }, nil
 }
 
+// createStore opens the tree at root for writing, creating root first when
+// it does not exist (a new, empty tree).
+func createStore(root string) (*regstore.Store, func(), error) {
+	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(root, 0o777); err != nil {
+			return nil, nil, err
+		}
+	}
+	return openStore(root, true)
+}
+
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
@@ -274,316 +432,6 @@ func (r readOnlyWalkFS) WalkFiles(dir string, fn func(string, fs.FileInfo) error
 	return r.w.WalkFiles(dir, fn)
 }
 
-// ---- inspect ----
-
-var inspectCommand = &command{
-	name:     "inspect",
-	synopsis: "inspect [--json] ROOT",
-	help: `
-Lists what a registry would serve from the tree: each repository (in catalog
-order) with its tags, its manifests (as enumerated by the registry: revision
-links whose data exists) with their media type, size and references, and the
-blobs linked in it; then every blob data file with its size. Nothing is
-written.
-
-With --json, prints one object:
-  {"repositories": {"<name>": {
-      "tags": {"<tag>": "<digest>"},
-      "manifests": {"<digest>": {"mediaType": "<type>", "size": <bytes>,
-                                 "references": ["<digest>", ...],
-                                 "subject": "<digest>"}},
-      "layers": ["<digest>", ...]}},
-   "blobs": {"<digest>": <bytes>}}
-references are the config, the layers and the child manifests; subject
-appears only when the manifest has one. A tag without a current link maps to
-"". A manifest that cannot be read has an "error" member instead of its
-contents (and a warning goes to stderr).`,
-	flags: func(fset *flag.FlagSet) func(context.Context, string, io.Writer) error {
-		asJSON := fset.Bool("json", false, "print JSON")
-		return func(ctx context.Context, root string, stdout io.Writer) error {
-			s, closeStore, err := openStore(root, false)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			out, err := inspect(ctx, s)
-			if err != nil {
-				return err
-			}
-			if *asJSON {
-				return writeJSON(stdout, out)
-			}
-			return out.print(stdout)
-		}
-	},
-}
-
-type inspectOutput struct {
-	Repositories map[string]*repoOutput  `json:"repositories"`
-	Blobs        map[digest.Digest]int64 `json:"blobs"`
-
-	order    []string // repositories in catalog order
-	warnings []string
-}
-
-type repoOutput struct {
-	Tags      map[string]digest.Digest          `json:"tags"`
-	Manifests map[digest.Digest]*manifestOutput `json:"manifests"`
-	Layers    []digest.Digest                   `json:"layers"`
-
-	tagOrder      []string
-	manifestOrder []digest.Digest
-}
-
-type manifestOutput struct {
-	MediaType  string          `json:"mediaType,omitempty"`
-	Size       int64           `json:"size"`
-	References []digest.Digest `json:"references"`
-	Subject    digest.Digest   `json:"subject,omitempty"`
-	Error      string          `json:"error,omitempty"`
-
-	kinds []string // "config", "layer" or "child", per reference
-}
-
-func inspect(ctx context.Context, s *regstore.Store) (*inspectOutput, error) {
-	out := &inspectOutput{Repositories: map[string]*repoOutput{}, Blobs: map[digest.Digest]int64{}}
-	for r, err := range s.Repositories() {
-		if err != nil {
-			return nil, err
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ro, err := inspectRepository(r, out)
-		if err != nil {
-			return nil, err
-		}
-		out.order = append(out.order, r.Name())
-		out.Repositories[r.Name()] = ro
-	}
-	for d, err := range s.Blobs() {
-		if err != nil {
-			return nil, err
-		}
-		b, err := s.Blob(d)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		out.Blobs[d] = b.Size()
-	}
-	return out, nil
-}
-
-func inspectRepository(r *regstore.Repository, out *inspectOutput) (*repoOutput, error) {
-	ro := &repoOutput{Tags: map[string]digest.Digest{}, Manifests: map[digest.Digest]*manifestOutput{}, Layers: []digest.Digest{}}
-	for t, err := range r.Tags() {
-		if err != nil {
-			return nil, err
-		}
-		d, err := t.Digest()
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		ro.Tags[t.Name()] = d
-		ro.tagOrder = append(ro.tagOrder, t.Name())
-	}
-	for d, err := range r.Manifests() {
-		if err != nil {
-			return nil, err
-		}
-		mo := &manifestOutput{References: []digest.Digest{}}
-		ro.Manifests[d] = mo
-		ro.manifestOrder = append(ro.manifestOrder, d)
-		m, err := r.Manifest(d)
-		if err != nil {
-			mo.Error = err.Error()
-			if b, err := r.Blob(d); err == nil {
-				mo.Size = b.Size()
-			}
-			out.warnings = append(out.warnings, err.Error())
-			continue
-		}
-		mo.MediaType, mo.Size = m.MediaType(), m.Size()
-		if c, ok := m.Config(); ok {
-			mo.References, mo.kinds = append(mo.References, c.Digest), append(mo.kinds, "config")
-		}
-		for _, l := range m.Layers() {
-			mo.References, mo.kinds = append(mo.References, l.Digest), append(mo.kinds, "layer")
-		}
-		for _, c := range m.Children() {
-			mo.References, mo.kinds = append(mo.References, c.Digest), append(mo.kinds, "child")
-		}
-		if subj, ok := m.Subject(); ok {
-			mo.Subject = subj.Digest
-		}
-	}
-	for d, err := range r.Layers() {
-		if err != nil {
-			return nil, err
-		}
-		ro.Layers = append(ro.Layers, d)
-	}
-	return ro, nil
-}
-
-func (out *inspectOutput) print(w io.Writer) error {
-	ew := &errWriter{w: w}
-	var manifests, tags int
-	for _, name := range out.order {
-		ro := out.Repositories[name]
-		manifests += len(ro.Manifests)
-		tags += len(ro.Tags)
-		ew.printf("%s\n", name)
-		tagsOf := map[digest.Digest][]string{}
-		ew.printf("  tags (%d)\n", len(ro.Tags))
-		for _, t := range ro.tagOrder {
-			d := ro.Tags[t]
-			switch {
-			case d == "":
-				ew.printf("    %s  (no current link)\n", t)
-			case ro.Manifests[d] == nil:
-				ew.printf("    %s -> %s  (manifest not in the repository)\n", t, d)
-			default:
-				ew.printf("    %s -> %s\n", t, d)
-			}
-			tagsOf[d] = append(tagsOf[d], t)
-		}
-		ew.printf("  manifests (%d)\n", len(ro.Manifests))
-		for _, d := range ro.manifestOrder {
-			mo := ro.Manifests[d]
-			label := "untagged"
-			if ts := tagsOf[d]; len(ts) > 0 {
-				label = strings.Join(ts, ", ")
-			}
-			if mo.Error != "" {
-				ew.printf("    %s  %d B  [%s]  ERROR: %s\n", d, mo.Size, label, mo.Error)
-				continue
-			}
-			ew.printf("    %s  %s  %d B  [%s]\n", d, mo.MediaType, mo.Size, label)
-			for i, ref := range mo.References {
-				ew.printf("      %-7s %s\n", mo.kinds[i], ref)
-			}
-			if mo.Subject != "" {
-				ew.printf("      %-7s %s\n", "subject", mo.Subject)
-			}
-		}
-		ew.printf("  layers (%d)\n", len(ro.Layers))
-		for _, d := range ro.Layers {
-			ew.printf("    %s\n", d)
-		}
-	}
-	var bytes int64
-	for _, n := range out.Blobs {
-		bytes += n
-	}
-	ew.printf("\n%d repositories, %d tags, %d manifests; %d blobs, %s\n",
-		len(out.Repositories), tags, manifests, len(out.Blobs), humanBytes(bytes))
-	for _, warn := range out.warnings {
-		ew.printf("warning: %s\n", warn)
-	}
-	return ew.err
-}
-
-// ---- gc ----
-
-var gcCommand = &command{
-	name:     "gc",
-	synopsis: "gc [--dry-run] [--delete-untagged] [--grace DURATION] [--workers N] [--json] ROOT",
-	help: `
-Garbage-collects the tree as "registry garbage-collect" does: marks every
-manifest (with --delete-untagged, every tagged one, and the index children
-and referrers of what is kept) and what it references, then removes the
-blob data nothing marked references, the _layers links to it, and with
---delete-untagged the untagged revisions and their tag index entries.
-
-Nothing modified less than the grace window before the collection started is
-removed, so the registry may keep serving reads; it must not be pushed to
-unless the grace window covers the longest push. With --dry-run the tree is
-opened read-only and only the plan is printed. Ctrl-C stops between
-deletions, leaving a consistent tree.
-
-With --json, prints the plan: {"blobs": [...], "layerLinks": {"<repo>":
-[...]}, "manifests": {"<repo>": [...]}, "bytes": N, "marked": N, "started",
-"cutoff", "dryRun"}.`,
-	flags: func(fset *flag.FlagSet) func(context.Context, string, io.Writer) error {
-		dryRun := fset.Bool("dry-run", false, "only print what would be removed")
-		untagged := fset.Bool("delete-untagged", false, "also remove manifests no tag points at")
-		grace := fset.Duration("grace", regstore.DefaultGrace, "keep everything modified within this `duration` before the start;\na negative value turns the window off (only when nothing writes to the tree)")
-		workers := fset.Int("workers", 4, "repositories marked and files removed at once")
-		asJSON := fset.Bool("json", false, "print the plan as JSON")
-		return func(ctx context.Context, root string, stdout io.Writer) error {
-			if *grace == 0 {
-				return errors.New("--grace 0 is ambiguous: use a positive window, or a negative one to turn it off")
-			}
-			if *workers < 1 {
-				return errors.New("--workers must be at least 1")
-			}
-			s, closeStore, err := openStore(root, !*dryRun)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			opts := regstore.GCOptions{DeleteUntagged: *untagged, Grace: *grace, Workers: *workers}
-			plan, err := s.PlanGC(ctx, opts)
-			if err != nil {
-				return err
-			}
-			if !*dryRun {
-				if err := s.ApplyGC(ctx, plan, opts); err != nil {
-					return err
-				}
-			}
-			if plan.Blobs == nil {
-				plan.Blobs = []digest.Digest{} // [] rather than null in JSON
-			}
-			if *asJSON {
-				return writeJSON(stdout, struct {
-					*regstore.GCPlan
-					DryRun bool `json:"dryRun"`
-				}{plan, *dryRun})
-			}
-			return printPlan(stdout, plan, *dryRun)
-		}
-	},
-}
-
-func printPlan(w io.Writer, plan *regstore.GCPlan, dryRun bool) error {
-	ew := &errWriter{w: w}
-	verb := "removed"
-	if dryRun {
-		verb = "would remove"
-	}
-	cutoff := "off"
-	if plan.Cutoff.Before(plan.Started) {
-		cutoff = "modified before " + plan.Cutoff.Format(time.RFC3339)
-	}
-	ew.printf("garbage collection%s, started %s, grace window: %s\n",
-		map[bool]string{true: " (dry run)"}[dryRun], plan.Started.Format(time.RFC3339), cutoff)
-	ew.printf("%d manifests and blobs marked\n", plan.Marked)
-	listRepos := func(what string, m map[string][]digest.Digest) {
-		n := 0
-		for _, ds := range m {
-			n += len(ds)
-		}
-		ew.printf("%s %d %s in %d repositories\n", verb, n, what, len(m))
-		for _, repo := range slices.Sorted(maps.Keys(m)) {
-			for _, d := range m[repo] {
-				ew.printf("  %s@%s\n", repo, d)
-			}
-		}
-	}
-	listRepos("untagged manifests", plan.Manifests)
-	listRepos("layer links", plan.LayerLinks)
-	ew.printf("%s %d blobs, %s\n", verb, len(plan.Blobs), humanBytes(plan.Bytes))
-	for _, d := range plan.Blobs {
-		ew.printf("  %s\n", d)
-	}
-	return ew.err
-}
-
 // ---- helpers ----
 
 func writeJSON(w io.Writer, v any) error {
@@ -604,6 +452,14 @@ func (e *errWriter) printf(format string, args ...any) {
 }
 
 func humanBytes(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	return fmt.Sprintf("%s (%d bytes)", shortBytes(n), n)
+}
+
+// shortBytes is n in binary units, rounded: "512 B", "1.2 MiB".
+func shortBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)
@@ -613,5 +469,30 @@ func humanBytes(n int64) string {
 		div *= unit
 		exp++
 	}
-	return fmt.Sprintf("%.1f %ciB (%d bytes)", float64(n)/float64(div), "KMGTPE"[exp], n)
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// stringList is a flag that may be repeated; each value may also be a
+// comma-separated list.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for s := range strings.SplitSeq(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// repeatable is a flag that may be repeated, each value taken whole.
+type repeatable []string
+
+func (l *repeatable) String() string { return strings.Join(*l, " ") }
+
+func (l *repeatable) Set(v string) error {
+	*l = append(*l, v)
+	return nil
 }

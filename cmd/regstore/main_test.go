@@ -20,6 +20,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/internal/treearchive"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -398,6 +399,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{args: nil, code: 2, stderr: "Usage:"},
 		{args: []string{"--help"}, code: 0, stdout: "regstore gc"},
 		{args: []string{"help"}, code: 0, stdout: "regstore inspect"},
+		{args: []string{"help"}, code: 0, stdout: "import-docker-archive  import"},
 		{args: []string{"help", "gc"}, code: 0, stdout: "--delete-untagged"},
 		{args: []string{"help", "nope"}, code: 2, stderr: `unknown command "nope"`},
 		{args: []string{"bogus"}, code: 2, stderr: `unknown command "bogus"`},
@@ -411,6 +413,19 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{args: []string{"gc", "--workers", "0", dir}, code: 2, stderr: "--workers"},
 		{args: []string{"gc", "--dry-run", filepath.Join(dir, "missing")}, code: 2, stderr: "no such file"},
 		{args: []string{"gc", "--dry-run", "--", dir}, code: 0, stdout: "would remove 0 blobs"},
+		{args: []string{"gc", "--dry-run", "--exit-code", dir}, code: 0, stdout: "would remove 0 blobs"},
+		{args: []string{"gc", "--drop-orphan-referrers", dir}, code: 2, stderr: "--drop-orphan-referrers needs --delete-untagged"},
+		{args: []string{"help", "check"}, code: 0, stdout: "Exit status: 0 when the tree is clean"},
+		{args: []string{"du", "--help"}, code: 0, stdout: `"freedBytes"`},
+		{args: []string{"rm", "-h"}, code: 0, stdout: "Usage: regstore rm [--dry-run] [--json] ROOT REPO[:TAG|@DIGEST]..."},
+		{args: []string{"copy", "--help"}, code: 0, stdout: `"blobsSkipped"`},
+		{args: []string{"import-oci", "--help"}, code: 0, stdout: `"refName"`},
+		{args: []string{"import-oci", dir, "x/y"}, code: 2, stderr: "want ROOT REPO DIR, got 2 arguments"},
+		{args: []string{"export-oci", "--help"}, code: 0, stdout: "--untagged"},
+		{args: []string{"import-docker-archive", "--help"}, code: 0, stdout: "rootfs.diff.tar"},
+		{args: []string{"import-skopeo-dir", "--help"}, code: 0, stdout: "ROOT REPO[:TAG] DIR"},
+		{args: []string{"purge-uploads", "--help"}, code: 0, stdout: "--older-than duration"},
+		{args: []string{"inspect", "--progress", dir}, code: 2, stderr: "flag provided but not defined: -progress"},
 	} {
 		out, errOut, code := runCLI(t, c.args...)
 		assert.Equal(t, c.code, code, "regstore %q: stderr %s", c.args, errOut)
@@ -469,4 +484,70 @@ func TestGeneratedTree(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(runOK(t, "inspect", "--json", dir)), &got))
 	assert.Len(t, got["repositories"], st.Repositories)
 	assert.Len(t, got["blobs"], st.Blobs)
+}
+
+// execCommand is the binary as an *exec.Cmd.
+func execCommand(args ...string) *exec.Cmd { return exec.Command(binary, args...) }
+
+// gc --exit-code: status 1 when the plan removes something, also with
+// --json, whose output is still printed.
+func TestGCExitCode(t *testing.T) {
+	tr := buildTree(t)
+	before := snapshot(t, tr.dir)
+	p := runJSON(t, 1, "gc", "--dry-run", "--exit-code", "--grace=-1s", "--json", tr.dir)
+	assert.Equal(t, digests(tr.loose.Digest()), p["blobs"])
+	out, _, code := runCLI(t, "gc", "--dry-run", "--exit-code", "--grace=-1s", tr.dir)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, out, "would remove 1 blobs")
+	assert.Equal(t, before, snapshot(t, tr.dir))
+
+	runOK(t, "gc", "--grace=-1s", tr.dir)
+	runJSON(t, 0, "gc", "--dry-run", "--exit-code", "--grace=-1s", "--json", tr.dir)
+}
+
+// Trees written by real registries (testdata/registry-*.txtar, with what
+// the registry's API reported in .expect.json): inspect lists the catalog,
+// check and du read them.
+func TestRegistryWrittenTrees(t *testing.T) {
+	for _, version := range []string{"v2.8", "v3"} {
+		t.Run(version, func(t *testing.T) {
+			dir := t.TempDir()
+			require.NoError(t, treearchive.LoadDir(filepath.Join("..", "..", "testdata", "registry-"+version+".txtar"), dir))
+			b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "registry-"+version+".expect.json"))
+			require.NoError(t, err)
+			var expect struct {
+				Catalog []string                     `json:"catalog"`
+				Tags    map[string]map[string]string `json:"tags"`
+			}
+			require.NoError(t, json.Unmarshal(b, &expect))
+			require.NotEmpty(t, expect.Catalog)
+
+			got := runJSON(t, 0, "inspect", "--json", dir)
+			repos := got["repositories"].(map[string]any)
+			assert.ElementsMatch(t, expect.Catalog, keys(repos))
+			for repo, tags := range expect.Tags {
+				want := map[string]any{}
+				for tag, d := range tags {
+					want[tag] = d
+				}
+				assert.Equal(t, want, repos[repo].(map[string]any)["tags"], "tags of %s", repo)
+			}
+
+			du := runJSON(t, 0, "du", "--json", dir)
+			var names []string
+			for _, r := range du["repositories"].([]any) {
+				names = append(names, r.(map[string]any)["name"].(string))
+			}
+			assert.Equal(t, expect.Catalog, names, "du lists the repositories in catalog order")
+
+			// The registry leaves upload sessions and deleted revisions'
+			// data behind; nothing else is a problem.
+			before := snapshot(t, dir)
+			chk := runJSON(t, -1, "check", "--json", dir)
+			for _, k := range kindsOf(t, chk["problems"]) {
+				assert.Contains(t, []string{"upload-stale", "upload-malformed", "blob-orphan"}, k)
+			}
+			assert.Equal(t, before, snapshot(t, dir), "check changed the tree")
+		})
+	}
 }

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/regstore/regstore"
+)
+
+var inspectCommand = &command{
+	name:     "inspect",
+	synopsis: "inspect [--json] ROOT",
+	args:     "ROOT", min: 1, max: 1,
+	help: `
+Lists what a registry would serve from the tree: each repository (in catalog
+order) with its tags, its manifests (as enumerated by the registry: revision
+links whose data exists) with their media type, size and references, and the
+blobs linked in it; then every blob data file with its size. Nothing is
+written.
+
+With --json, prints one object:
+  {"repositories": {"<name>": {
+      "tags": {"<tag>": "<digest>"},
+      "manifests": {"<digest>": {"mediaType": "<type>", "size": <bytes>,
+                                 "references": ["<digest>", ...],
+                                 "subject": "<digest>"}},
+      "layers": ["<digest>", ...]}},
+   "blobs": {"<digest>": <bytes>}}
+references are the config, the layers and the child manifests; subject
+appears only when the manifest has one. A tag without a current link maps to
+"". A manifest that cannot be read has an "error" member instead of its
+contents (and a warning goes to stderr).`,
+	flags: func(fset *flag.FlagSet) action {
+		asJSON := fset.Bool("json", false, "print JSON")
+		return func(ctx context.Context, inv *invocation) error {
+			stdout := inv.stdout
+			s, closeStore, err := openStore(inv.args[0], false)
+			if err != nil {
+				return err
+			}
+			defer closeStore()
+			out, err := inspect(ctx, s)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return writeJSON(stdout, out)
+			}
+			return out.print(stdout)
+		}
+	},
+}
+
+type inspectOutput struct {
+	Repositories map[string]*repoOutput  `json:"repositories"`
+	Blobs        map[digest.Digest]int64 `json:"blobs"`
+
+	order    []string // repositories in catalog order
+	warnings []string
+}
+
+type repoOutput struct {
+	Tags      map[string]digest.Digest          `json:"tags"`
+	Manifests map[digest.Digest]*manifestOutput `json:"manifests"`
+	Layers    []digest.Digest                   `json:"layers"`
+
+	tagOrder      []string
+	manifestOrder []digest.Digest
+}
+
+type manifestOutput struct {
+	MediaType  string          `json:"mediaType,omitempty"`
+	Size       int64           `json:"size"`
+	References []digest.Digest `json:"references"`
+	Subject    digest.Digest   `json:"subject,omitempty"`
+	Error      string          `json:"error,omitempty"`
+
+	kinds []string // "config", "layer" or "child", per reference
+}
+
+func inspect(ctx context.Context, s *regstore.Store) (*inspectOutput, error) {
+	out := &inspectOutput{Repositories: map[string]*repoOutput{}, Blobs: map[digest.Digest]int64{}}
+	for r, err := range s.Repositories() {
+		if err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ro, err := inspectRepository(r, out)
+		if err != nil {
+			return nil, err
+		}
+		out.order = append(out.order, r.Name())
+		out.Repositories[r.Name()] = ro
+	}
+	for d, err := range s.Blobs() {
+		if err != nil {
+			return nil, err
+		}
+		b, err := s.Blob(d)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out.Blobs[d] = b.Size()
+	}
+	return out, nil
+}
+
+func inspectRepository(r *regstore.Repository, out *inspectOutput) (*repoOutput, error) {
+	ro := &repoOutput{Tags: map[string]digest.Digest{}, Manifests: map[digest.Digest]*manifestOutput{}, Layers: []digest.Digest{}}
+	for t, err := range r.Tags() {
+		if err != nil {
+			return nil, err
+		}
+		d, err := t.Digest()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		ro.Tags[t.Name()] = d
+		ro.tagOrder = append(ro.tagOrder, t.Name())
+	}
+	for d, err := range r.Manifests() {
+		if err != nil {
+			return nil, err
+		}
+		mo := &manifestOutput{References: []digest.Digest{}}
+		ro.Manifests[d] = mo
+		ro.manifestOrder = append(ro.manifestOrder, d)
+		m, err := r.Manifest(d)
+		if err != nil {
+			mo.Error = err.Error()
+			if b, err := r.Blob(d); err == nil {
+				mo.Size = b.Size()
+			}
+			out.warnings = append(out.warnings, err.Error())
+			continue
+		}
+		mo.MediaType, mo.Size = m.MediaType(), m.Size()
+		if c, ok := m.Config(); ok {
+			mo.References, mo.kinds = append(mo.References, c.Digest), append(mo.kinds, "config")
+		}
+		for _, l := range m.Layers() {
+			mo.References, mo.kinds = append(mo.References, l.Digest), append(mo.kinds, "layer")
+		}
+		for _, c := range m.Children() {
+			mo.References, mo.kinds = append(mo.References, c.Digest), append(mo.kinds, "child")
+		}
+		if subj, ok := m.Subject(); ok {
+			mo.Subject = subj.Digest
+		}
+	}
+	for d, err := range r.Layers() {
+		if err != nil {
+			return nil, err
+		}
+		ro.Layers = append(ro.Layers, d)
+	}
+	return ro, nil
+}
+
+func (out *inspectOutput) print(w io.Writer) error {
+	ew := &errWriter{w: w}
+	var manifests, tags int
+	for _, name := range out.order {
+		ro := out.Repositories[name]
+		manifests += len(ro.Manifests)
+		tags += len(ro.Tags)
+		ew.printf("%s\n", name)
+		tagsOf := map[digest.Digest][]string{}
+		ew.printf("  tags (%d)\n", len(ro.Tags))
+		for _, t := range ro.tagOrder {
+			d := ro.Tags[t]
+			switch {
+			case d == "":
+				ew.printf("    %s  (no current link)\n", t)
+			case ro.Manifests[d] == nil:
+				ew.printf("    %s -> %s  (manifest not in the repository)\n", t, d)
+			default:
+				ew.printf("    %s -> %s\n", t, d)
+			}
+			tagsOf[d] = append(tagsOf[d], t)
+		}
+		ew.printf("  manifests (%d)\n", len(ro.Manifests))
+		for _, d := range ro.manifestOrder {
+			mo := ro.Manifests[d]
+			label := "untagged"
+			if ts := tagsOf[d]; len(ts) > 0 {
+				label = strings.Join(ts, ", ")
+			}
+			if mo.Error != "" {
+				ew.printf("    %s  %d B  [%s]  ERROR: %s\n", d, mo.Size, label, mo.Error)
+				continue
+			}
+			ew.printf("    %s  %s  %d B  [%s]\n", d, mo.MediaType, mo.Size, label)
+			for i, ref := range mo.References {
+				ew.printf("      %-7s %s\n", mo.kinds[i], ref)
+			}
+			if mo.Subject != "" {
+				ew.printf("      %-7s %s\n", "subject", mo.Subject)
+			}
+		}
+		ew.printf("  layers (%d)\n", len(ro.Layers))
+		for _, d := range ro.Layers {
+			ew.printf("    %s\n", d)
+		}
+	}
+	var bytes int64
+	for _, n := range out.Blobs {
+		bytes += n
+	}
+	ew.printf("\n%d repositories, %d tags, %d manifests; %d blobs, %s\n",
+		len(out.Repositories), tags, manifests, len(out.Blobs), humanBytes(bytes))
+	for _, warn := range out.warnings {
+		ew.printf("warning: %s\n", warn)
+	}
+	return ew.err
+}
