@@ -111,7 +111,10 @@ type linkInfo struct {
 // tags directory lose their revision links too (the registry leaves them
 // dangling); referrers of kept manifests are kept; index children are
 // followed in every repository that holds them; schema1 manifests are read,
-// not fatal; and nothing younger than the grace window goes.
+// not fatal; a _layers link goes only when its blob goes (the registry
+// judges a link against the marks of the repositories walked before it, so
+// it can unlink a blob that a later repository keeps); and nothing younger
+// than the grace window goes.
 //
 // Marking reads manifests: a manifest that cannot be read ends the plan with
 // an error, since what it references would otherwise be lost.
