@@ -126,24 +126,27 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 		plan.Cutoff = plan.Started.Add(time.Hour * 24 * 365 * 100)
 	}
 
+	// The repositories and, at the same time, one listing of the blob
+	// directories: it answers "does the target exist" for every link,
+	// instead of a stat per link. Only the blobs left unmarked are
+	// stat'ed, in the sweep.
 	var (
-		repos []*Repository
-		files map[string]*repoFiles
-		err   error
+		repos   []*Repository
+		files   map[string]*repoFiles
+		err     error
+		blobs   map[digest.Digest]digest.Digest
+		listed  map[digest.Digest]fs.FileInfo
+		blobErr error
+		wg      sync.WaitGroup
 	)
+	wg.Go(func() { blobs, listed, blobErr = s.blobDirs() })
 	if _, flat := s.fsys.(WalkFS); flat {
 		repos, files, err = s.listRepositories()
 	} else {
 		repos, err = collectRepos(s)
 	}
-	if err != nil {
-		return nil, err
-	}
-	// One listing of the blob directories, first: it answers "does the
-	// target exist" for every link, instead of a stat per link. Only the
-	// blobs left unmarked are stat'ed, in the sweep.
-	blobs, listed, err := s.blobDirs()
-	if err != nil {
+	wg.Wait()
+	if err = errors.Join(err, blobErr); err != nil {
 		return nil, err
 	}
 	exists := func(d digest.Digest) bool { _, ok := blobs[d]; return ok }
@@ -406,18 +409,24 @@ func (s *Store) markRepository(r *Repository, files *repoFiles, cutoff time.Time
 		}
 	}
 	for _, l := range files.layers {
-		if rm.marked[l.d] && l.d.Algorithm() == digest.Canonical {
-			// Kept whatever its age, so not read: the registry writes a
-			// sha256 path's link with exactly that digest, and one that
-			// says otherwise is corruption, which Check reports.
-			continue
-		}
-		target, err := s.target(l, l.d)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, r.err("gc", l.d.String(), l.path, err)
+		// A sha256 path's link is not read: the registry writes it with
+		// exactly that digest, and judges it, as here, by the digest in
+		// its path (one that says otherwise is corruption, which Check
+		// reports). Kept ones are not even looked at.
+		target := l.d
+		if l.d.Algorithm() == digest.Canonical {
+			if rm.marked[l.d] {
+				continue
+			}
+		} else {
+			var err error
+			target, err = s.target(l, l.d)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, r.err("gc", l.d.String(), l.path, err)
+			}
 		}
 		if !exists(target) {
 			// Not listed: dangling (the registry skips it too), or data
