@@ -72,8 +72,9 @@ type CopyOptions struct {
 	Tags map[string][]string
 	// Workers bounds the blobs (and the manifests of one level, and the
 	// tags) written at once. Zero means 4, or 16 with HardLink: linking is
-	// bound by the fsync of each new name, which the filesystem commits in
-	// groups when they come concurrently.
+	// bound by metadata operations (and, on a backend without [BatchFS],
+	// by the fsync of each new name, which the filesystem commits in groups
+	// when they come concurrently).
 	Workers int
 	// HardLink publishes blob data as hard links to the source's files
 	// instead of copying it, when that is possible: both stores on the
@@ -104,7 +105,9 @@ type CopyOptions struct {
 // before its blobs and children, and no tag before its manifest, so a
 // registry serving dst never sees a dangling pointer, even when the copy
 // fails half-way (what is left then is unreferenced data and links, which
-// garbage collection removes, or a re-run completes).
+// garbage collection removes, or a re-run completes). On a backend with
+// [BatchFS] (a [Dir]) each step is published at once, with one durability
+// barrier, in the same order.
 //
 // What is copied (see [CopyOptions]): whole repositories keep their
 // untagged revisions too, since they are still pulled by digest and
@@ -608,6 +611,9 @@ func (t *transfer) run(ctx context.Context, g *graph, tags []tagAssignment) erro
 	if !ok {
 		panic("regstore: transfer.run needs a repository target")
 	}
+	if bfs, ok := t.w.(BatchFS); ok {
+		return t.runBatched(ctx, bfs, rt.r, g, tags)
+	}
 	if err := t.blobs(ctx, g.blobs); err != nil {
 		return err
 	}
@@ -642,6 +648,229 @@ func (t *transfer) run(ctx context.Context, g *graph, tags []tagAssignment) erro
 	})
 	if err != nil {
 		return wrapErr(t.op, r.name, "", "", err)
+	}
+	return nil
+}
+
+// runBatched is run on a backend with [BatchFS]: the same order, with each
+// phase published at once, in one durability barrier, rather than name by
+// name. The phases, each published (and so durable) before the next one
+// starts, are:
+//
+//  1. data: every sha256 blob (hard link or verified copy) and the data of
+//     every manifest to publish. Nothing points at these yet.
+//  2. the _layers link of every blob not linked already (blobs of other
+//     algorithms, rare, are transferred one by one between phases 1 and 2).
+//  3. the revision links, one phase per level of the manifest graph, each
+//     manifest checked first as a push would be (its blobs linked, its
+//     children published, by earlier phases).
+//  4. the tags' index entries, then
+//  5. their current links.
+//
+// A crash leaves every name of the phases published complete and durable,
+// some names of the phase being published, and temporary files; never a
+// pointer without its target.
+func (t *transfer) runBatched(ctx context.Context, bfs BatchFS, r *Repository, g *graph, tags []tagAssignment) (err error) {
+	b, err := bfs.Batch()
+	if err != nil {
+		return wrapErr(t.op, r.name, "", "", err)
+	}
+	defer func() { err = errors.Join(err, b.Close()) }()
+	publish := func() error {
+		if err := b.Publish(); err != nil {
+			return wrapErr(t.op, r.name, "", "", err)
+		}
+		return nil
+	}
+
+	// Phase 1: data.
+	var total int64
+	var canonical, aliases []blobRef
+	for _, ref := range g.blobs {
+		total += max(ref.size, 0)
+		if ref.digest.Algorithm() == digest.Canonical {
+			canonical = append(canonical, ref)
+		} else {
+			aliases = append(aliases, ref)
+		}
+	}
+	t.prog.update(func(s *CopyStats) { s.TotalBlobs += len(g.blobs); s.TotalBytes += total })
+	var todo []*Manifest // manifests whose revision link is to be written
+	skip := map[digest.Digest]bool{}
+	for _, m := range g.order() {
+		if _, err := r.resolve(t.op, m.Digest(), r.s.layout.RevisionLink(r.name, m.Digest())); err == nil {
+			skip[m.Digest()] = true
+		} else {
+			todo = append(todo, m)
+		}
+	}
+	err = forEach(ctx, t.workers, len(canonical)+len(todo), func(i int) error {
+		if i < len(canonical) {
+			return t.stageBlob(b, r, canonical[i])
+		}
+		m := todo[i-len(canonical)]
+		return t.stageData(b, r, m.Digest(), m.Size(), m.Bytes())
+	})
+	if err != nil {
+		return err
+	}
+	if err := publish(); err != nil {
+		return err
+	}
+
+	// Blobs of other algorithms, one by one, on top of durable data.
+	if len(aliases) > 0 {
+		if err := b.Sync(); err != nil {
+			return wrapErr(t.op, r.name, "", "", err)
+		}
+		if err := forEach(ctx, t.workers, len(aliases), func(i int) error { return t.blob(aliases[i]) }); err != nil {
+			return err
+		}
+	}
+
+	// Phase 2: the blobs' _layers links.
+	err = forEach(ctx, t.workers, len(canonical), func(i int) error {
+		d := canonical[i].digest
+		if cur, err := readLink(r.s.fsys, r.s.layout.LayerLink(r.name, d)); err == nil && cur == d {
+			return nil // in place already
+		}
+		return r.link(b, "put blob", d, "")
+	})
+	if err != nil {
+		return err
+	}
+	if err := publish(); err != nil {
+		return err
+	}
+
+	// Phase 3: revision links, level by level.
+	for _, level := range g.levels() {
+		err := forEach(ctx, t.workers, len(level), func(i int) error {
+			m := level[i]
+			if skip[m.Digest()] {
+				t.prog.update(func(s *CopyStats) { s.ManifestsSkipped++ })
+				return nil
+			}
+			if err := r.checkStored(m); err != nil {
+				return r.err("put manifest", m.Digest().String(), "", err)
+			}
+			p := r.s.layout.RevisionLink(r.name, m.Digest())
+			if err := writeLink(b, p, m.Digest()); err != nil {
+				return r.err("put manifest", m.Digest().String(), p, err)
+			}
+			t.prog.update(func(s *CopyStats) { s.Manifests++ })
+			return nil
+		})
+		if err != nil {
+			return wrapErr(t.op, r.name, "", "", err)
+		}
+		if err := publish(); err != nil {
+			return err
+		}
+	}
+
+	// Phases 4 and 5: tags, index entries before current links.
+	var set []tagAssignment
+	for _, ta := range tags {
+		if cur, err := (&Tag{r: r, name: ta.tag}).Digest(); err != nil || cur != ta.digest {
+			set = append(set, ta)
+		}
+	}
+	for _, current := range []bool{false, true} {
+		err := forEach(ctx, t.workers, len(set), func(i int) error {
+			ta := set[i]
+			p := r.s.layout.TagIndexLink(r.name, ta.tag, ta.digest)
+			if current {
+				p = r.s.layout.TagCurrent(r.name, ta.tag)
+			}
+			if err := writeLink(b, p, ta.digest); err != nil {
+				return r.err("set tag", ta.tag, p, err)
+			}
+			if current {
+				t.prog.update(func(s *CopyStats) { s.Tags++ })
+			}
+			return nil
+		})
+		if err != nil {
+			return wrapErr(t.op, r.name, "", "", err)
+		}
+		if err := publish(); err != nil {
+			return err
+		}
+	}
+	if err := b.Sync(); err != nil {
+		return wrapErr(t.op, r.name, "", "", err)
+	}
+	return nil
+}
+
+// stageBlob stages the data of a sha256 blob in b, unless the store has it:
+// a hard link when possible, a verified copy otherwise.
+func (t *transfer) stageBlob(b WriteBatch, r *Repository, ref blobRef) error {
+	if have, err := r.s.statBlob(ref.digest); err == nil {
+		if ref.size >= 0 && have.Size() != ref.size {
+			return r.err("put blob", ref.digest.String(), have.Path(),
+				fmt.Errorf("%w: stored blob has %d bytes, expected %d", ErrSizeMismatch, have.Size(), ref.size))
+		}
+		if !t.fresh[ref.digest] {
+			t.prog.update(func(s *CopyStats) { s.BlobsSkipped++; s.BytesSkipped += ref.size })
+		}
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return r.err("put blob", ref.digest.String(), r.s.layout.BlobData(ref.digest), err)
+	}
+	p := r.s.layout.BlobData(ref.digest)
+	if t.linker != nil {
+		linked, err := t.linker.link(b, ref.path, p, ref.digest, ref.size, t.trust)
+		if err != nil {
+			return &Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
+		}
+		if linked {
+			t.prog.update(func(s *CopyStats) { s.BlobsLinked++; s.BytesLinked += ref.size })
+			return nil
+		}
+	}
+	f, err := t.src.fsys().Open(ref.path)
+	if err != nil {
+		return &Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
+	}
+	defer f.Close()
+	if err := writeVerified(b, p, f, ref.digest, ref.size); err != nil {
+		return r.err("put blob", ref.digest.String(), p, err)
+	}
+	t.prog.update(func(s *CopyStats) { s.Blobs++; s.Bytes += ref.size })
+	return nil
+}
+
+// stageData stages the data of a manifest in b, unless the store has it.
+func (t *transfer) stageData(b WriteBatch, r *Repository, d digest.Digest, size int64, raw []byte) error {
+	p := r.s.layout.BlobData(d)
+	if have, err := r.s.statBlob(d); err == nil {
+		if have.Size() != size {
+			return r.err("put manifest", d.String(), p,
+				fmt.Errorf("%w: stored blob has %d bytes, expected %d", ErrSizeMismatch, have.Size(), size))
+		}
+		return nil
+	}
+	// raw is what d was computed from when the manifest was loaded: no
+	// need to hash it again.
+	if err := copyToFile(b, p, bytes.NewReader(raw)); err != nil {
+		return r.err("put manifest", d.String(), p, err)
+	}
+	return nil
+}
+
+// checkStored applies to a manifest whose data is stored the checks of
+// [Repository.PutManifest] (the registry's push validation), or, for a
+// schema1 manifest, which cannot be pushed, that its blobs are linked.
+func (r *Repository) checkStored(m *Manifest) error {
+	if m.MediaType() != MediaTypeDockerSchema1Signed {
+		return r.checkReferences(m)
+	}
+	for d := range m.Blobs() {
+		if _, err := r.Blob(d.Digest); err != nil {
+			return fmt.Errorf("%w: blob %s: %w", ErrManifestBlobUnknown, d.Digest, err)
+		}
 	}
 	return nil
 }
@@ -709,7 +938,7 @@ func (t *transfer) blob(ref blobRef) error {
 	}
 	if t.linker != nil {
 		if p := t.target.linkPath(ref); p != "" {
-			linked, err := t.linker.link(ref.path, p, ref.digest, ref.size, t.trust)
+			linked, err := t.linker.link(t.w, ref.path, p, ref.digest, ref.size, t.trust)
 			if err != nil {
 				return &Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
 			}
@@ -808,7 +1037,8 @@ func sameBackend(a, b any) bool {
 	return a == b
 }
 
-// link publishes srcPath at dstPath as a hard link. Unless trust, the
+// link publishes srcPath at dstPath as a hard link, renaming it into place
+// through pub (the target backend, or a batch of it). Unless trust, the
 // linked file is read and must hash to d; its size must be size (if not
 // negative). It returns false, with no error, when the link cannot be
 // made (then the caller copies); a mismatch is an error and publishes
@@ -819,12 +1049,13 @@ func sameBackend(a, b any) bool {
 // symbolic link placed inside the tree, and it is checked to be the same
 // file the source's traversal-resistant open finds; then it is renamed
 // into place inside the target's os.Root.
-func (l *hardLinker) link(srcPath, dstPath string, d digest.Digest, size int64, trust bool) (ok bool, err error) {
+func (l *hardLinker) link(pub WriteFS, srcPath, dstPath string, d digest.Digest, size int64, trust bool) (ok bool, err error) {
 	if l.off.Load() {
 		return false, nil
 	}
 	var tmp string
 	var made []string
+	var tmpInfo fs.FileInfo // of the linked file, when known
 	if l.osSrc != nil {
 		srcInfo, err := l.osSrc.Stat(srcPath)
 		if err != nil || !srcInfo.Mode().IsRegular() {
@@ -839,7 +1070,7 @@ func (l *hardLinker) link(srcPath, dstPath string, d digest.Digest, size int64, 
 			}
 			return false, nil
 		}
-		tmpInfo, err := l.osDst.Stat(tmp)
+		tmpInfo, err = l.osDst.Stat(tmp)
 		if err != nil || !os.SameFile(srcInfo, tmpInfo) {
 			_ = removeFile(l.dst, tmp)
 			return false, nil
@@ -858,10 +1089,14 @@ func (l *hardLinker) link(srcPath, dstPath string, d digest.Digest, size int64, 
 			removeEmptyDirs(l.dst, made)
 		}
 	}()
-	if err := verifyFile(l.dst, tmp, d, size, trust); err != nil {
+	if trust && tmpInfo != nil {
+		if size >= 0 && tmpInfo.Size() != size {
+			return false, fmt.Errorf("%w: file has %d bytes, expected %d", ErrSizeMismatch, tmpInfo.Size(), size)
+		}
+	} else if err := verifyFile(l.dst, tmp, d, size, trust); err != nil {
 		return false, err
 	}
-	if err := rename(l.dst, tmp, dstPath); err != nil {
+	if err := rename(pub, tmp, dstPath); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -80,8 +80,9 @@ type ImportOptions struct {
 	TrustDigests bool
 	// Workers bounds the blobs (and the manifests of one level, and the
 	// tags) written at once. Zero means 4, or 16 with HardLink: linking is
-	// bound by the fsync of each new name, which the filesystem commits in
-	// groups when they come concurrently.
+	// bound by metadata operations (and, on a backend without [BatchFS],
+	// by the fsync of each new name, which the filesystem commits in groups
+	// when they come concurrently).
 	Workers int
 	// Progress, if set, is called with the running totals after each blob,
 	// manifest and tag, from one goroutine at a time.
@@ -131,7 +132,10 @@ type ImportedTag struct {
 // content is checked while it is written, and a blob that does not match
 // is never published, nor anything that refers to it. An interrupted or
 // failed import leaves at most blobs and their links, which a re-run
-// reuses and garbage collection otherwise removes.
+// reuses and garbage collection otherwise removes. On a backend with
+// [BatchFS] (a [Dir]), each of these steps (blob data; blob links; each
+// level of manifests; tags) is published at once with one durability
+// barrier, instead of an fsync per name, in the same order.
 //
 // Layers with URLs (foreign layers) that the layout does not hold are
 // skipped. Manifests must be sha256 digests. Errors wrap

@@ -29,6 +29,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/regstore/regstore"
@@ -48,7 +49,19 @@ func main() {
 	workers := flag.Int("workers", 0, "blobs imported at once (0: the library's default)")
 	freePort := flag.Bool("freeport", false, "print a free TCP port on 127.0.0.1")
 	probe := flag.String("probe", "", "measure fsync latency and write throughput in this directory")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the import to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "import:", err)
+			os.Exit(1)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	var err error
 	switch {
 	case *freePort:
@@ -64,6 +77,7 @@ func main() {
 		os.Exit(2)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "import:", err)
 		os.Exit(1)
 	}
