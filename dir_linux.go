@@ -158,7 +158,12 @@ type dirEntry struct {
 	path string
 }
 
-func (e dirEntry) Info() (fs.FileInfo, error) { return e.d.root.Lstat(e.path) }
+func (e dirEntry) Info() (fs.FileInfo, error) {
+	if fi, ok, err := e.d.fastLstat(e.path); ok {
+		return fi, err
+	}
+	return e.d.root.Lstat(e.path)
+}
 
 // sysSyncfs is the number of syncfs(2), which the syscall package does
 // not list on most architectures; 0 where it is not known here.
