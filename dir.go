@@ -3,7 +3,6 @@ package regstore
 import (
 	"crypto/rand"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -78,12 +77,8 @@ func (d *Dir) Stat(name string) (fs.FileInfo, error) {
 
 // ReadFile reads a whole file.
 func (d *Dir) ReadFile(name string) ([]byte, error) {
-	if f, ok, err := d.fastOpen(name); ok {
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		return io.ReadAll(f)
+	if b, ok, err := d.fast.readFile(name, 0); ok {
+		return b, err
 	}
 	return fs.ReadFile(d.fsys, name)
 }

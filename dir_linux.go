@@ -4,6 +4,7 @@ package regstore
 
 import (
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -340,4 +341,60 @@ func atCall(trap uintptr, ofd int, oname string, nfd int, nname string, flags in
 		}
 		return nil
 	}
+}
+
+// readFile reads name, opened beneath the root, in raw system calls:
+// openat2, fstat, then reads until the size fstat gave (or EOF), close. With
+// max > 0 it reads at most max+1 bytes, enough to tell a longer file.
+func (b *beneath) readFile(name string, max int) ([]byte, bool, error) {
+	fd, ok, err := b.openFD("open", name, syscall.O_RDONLY, 0)
+	if !ok || err != nil {
+		return nil, ok, err
+	}
+	defer syscall.Close(fd)
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return nil, false, nil
+	}
+	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+		return nil, true, &fs.PathError{Op: "read", Path: name, Err: syscall.EISDIR}
+	}
+	size := int(st.Size)
+	if max > 0 && size > max {
+		size = max + 1
+	}
+	buf := make([]byte, 0, size+1)
+	for {
+		if len(buf) == cap(buf) {
+			if max > 0 && len(buf) > max {
+				break
+			}
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, true, &fs.PathError{Op: "read", Path: name, Err: err}
+		}
+		buf = buf[:len(buf)+n]
+		if n == 0 || len(buf) == int(st.Size) {
+			break // EOF, or all fstat announced: the layout's files never grow
+		}
+	}
+	return buf, true, nil
+}
+
+// readFileMax is ReadFile reading at most max+1 bytes.
+func (d *Dir) readFileMax(name string, max int) ([]byte, error) {
+	if b, ok, err := d.fast.readFile(name, max); ok {
+		return b, err
+	}
+	f, err := d.fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(max)+1))
 }

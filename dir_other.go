@@ -3,6 +3,7 @@
 package regstore
 
 import (
+	"io"
 	"io/fs"
 	"os"
 )
@@ -25,3 +26,14 @@ func (d *Dir) fastCreateExcl(string) (*os.File, bool, error)    { return nil, fa
 func (d *Dir) fastLstat(string) (fs.FileInfo, bool, error)      { return nil, false, nil }
 func (d *Dir) fastRename(oldname, newname string) (bool, error) { return false, nil }
 func (d *Dir) fastLink(oldname, newname string) (bool, error)   { return false, nil }
+
+func (d *Dir) readFileMax(name string, max int) ([]byte, error) {
+	f, err := d.fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(max)+1))
+}
+
+func (*beneath) readFile(string, int) ([]byte, bool, error) { return nil, false, nil }

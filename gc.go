@@ -206,10 +206,17 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	}
 	plan.Marked = len(marked)
 
+	// The unmarked blobs, stat'ed on the workers unless the listing had
+	// their FileInfo.
+	var unmarked []digest.Digest
 	for d := range blobs {
-		if marked[d] {
-			continue
+		if !marked[d] {
+			unmarked = append(unmarked, d)
 		}
+	}
+	infos := make([]fs.FileInfo, len(unmarked))
+	err = parallel(ctx, opts.Workers, len(unmarked), func(i int) error {
+		d := unmarked[i]
 		fi, ok := listed[d]
 		var err error
 		if !ok {
@@ -221,15 +228,19 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 			fi, err = fs.Stat(s.fsys, s.layout.BlobData(d)+asideSuffix)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		infos[i] = fi
+		return err
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	for i, fi := range infos {
+		if fi == nil || fi.IsDir() || fi.ModTime().After(plan.Cutoff) {
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		if fi.IsDir() || fi.ModTime().After(plan.Cutoff) {
-			continue
-		}
-		plan.Blobs = append(plan.Blobs, d)
+		plan.Blobs = append(plan.Blobs, unmarked[i])
 		plan.Bytes += fi.Size()
 	}
 	slices.Sort(plan.Blobs)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 )
@@ -32,6 +33,21 @@ func ParseLink(b []byte) (digest.Digest, error) {
 // readLink reads and parses the link file at name. A missing file wraps
 // [fs.ErrNotExist]; bad content wraps [ErrCorruptLink].
 func readLink(fsys fs.FS, name string) (digest.Digest, error) {
+	if r, ok := fsys.(interface {
+		readFileMax(string, int) ([]byte, error)
+	}); ok {
+		b, err := r.readFileMax(name, maxLinkSize)
+		if errors.Is(err, syscall.EISDIR) {
+			return "", fmt.Errorf("%w: %w", ErrCorruptLink, err)
+		}
+		if err != nil {
+			return "", err
+		}
+		if len(b) > maxLinkSize {
+			return "", fmt.Errorf("%w: longer than %d bytes", ErrCorruptLink, maxLinkSize)
+		}
+		return ParseLink(b)
+	}
 	f, err := fsys.Open(name)
 	if err != nil {
 		return "", err

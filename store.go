@@ -11,15 +11,17 @@ import (
 // registry among them) may share one tree; every change it makes is atomic
 // per file and ordered so that no pointer is published before its target.
 type Store struct {
-	fsys   fs.FS
-	layout Layout
+	fsys     fs.FS
+	layout   Layout
+	readOnly bool
 }
 
 // Option configures [Open].
 type Option func(*options)
 
 type options struct {
-	root string
+	root     string
+	readOnly bool
 }
 
 // WithLayoutRoot sets the path, within the backend, of the v2 directory.
@@ -28,6 +30,14 @@ type options struct {
 // directory itself.
 func WithLayoutRoot(root string) Option {
 	return func(o *options) { o.root = root }
+}
+
+// ReadOnly makes every write of the store fail with an error wrapping
+// [errors.ErrUnsupported], even on a writable backend: for tools that must
+// not change the tree (dry runs, inspection) and still want the backend's
+// fast read paths, which a wrapper hiding its write methods would hide too.
+func ReadOnly() Option {
+	return func(o *options) { o.readOnly = true }
 }
 
 // Open returns the store in fsys. If fsys is a [WriteFS], the store can
@@ -43,7 +53,7 @@ func Open(fsys fs.FS, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{fsys: fsys, layout: l}, nil
+	return &Store{fsys: fsys, layout: l, readOnly: o.readOnly}, nil
 }
 
 // FS is the store's backend.
@@ -56,9 +66,9 @@ func (s *Store) Layout() Layout { return s.layout }
 // errors.ErrUnsupported that names the operation.
 func (s *Store) writer(op, repo, ref string) (WriteFS, error) {
 	w, ok := s.fsys.(WriteFS)
-	if !ok {
+	if !ok || s.readOnly {
 		return nil, &Error{Op: op, Repository: repo, Reference: ref,
-			Err: fmt.Errorf("backend %T is read-only: %w", s.fsys, errors.ErrUnsupported)}
+			Err: fmt.Errorf("store on %T is read-only: %w", s.fsys, errors.ErrUnsupported)}
 	}
 	return w, nil
 }

@@ -364,8 +364,9 @@ func init() {
 	}
 }
 
-// openStore opens the tree at root. Unless writable, the store's backend
-// has no write methods at all, so nothing can change the tree.
+// openStore opens the tree at root. Unless writable, the store is opened
+// read-only: every write it could make fails, so nothing can change the
+// tree.
 func openStore(root string, writable bool) (*regstore.Store, func(), error) {
 	fi, err := os.Stat(root)
 	if err != nil {
@@ -383,14 +384,10 @@ func openStore(root string, writable bool) (*regstore.Store, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	var fsys fs.FS = readOnlyFS{d}
-	if w, ok := any(d).(regstore.WalkFS); ok {
-		fsys = readOnlyWalkFS{readOnlyFS{d}, w}
+	if !writable {
+		opts = append(opts, regstore.ReadOnly())
 	}
-	if writable {
-		fsys = d
-	}
-	s, err := regstore.Open(fsys, opts...)
+	s, err := regstore.Open(d, opts...)
 	if err != nil {
 		d.Close()
 		return nil, nil, err
@@ -412,24 +409,6 @@ func createStore(root string) (*regstore.Store, func(), error) {
 func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// readOnlyFS exposes only the read side of a directory backend.
-type readOnlyFS struct{ d *regstore.Dir }
-
-func (r readOnlyFS) Open(name string) (fs.File, error)          { return r.d.Open(name) }
-func (r readOnlyFS) Stat(name string) (fs.FileInfo, error)      { return r.d.Stat(name) }
-func (r readOnlyFS) ReadDir(name string) ([]fs.DirEntry, error) { return r.d.ReadDir(name) }
-func (r readOnlyFS) ReadFile(name string) ([]byte, error)       { return r.d.ReadFile(name) }
-
-// readOnlyWalkFS also passes on the backend's flat listing.
-type readOnlyWalkFS struct {
-	readOnlyFS
-	w regstore.WalkFS
-}
-
-func (r readOnlyWalkFS) WalkFiles(dir string, fn func(string, fs.FileInfo) error) error {
-	return r.w.WalkFiles(dir, fn)
 }
 
 // ---- helpers ----
