@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
@@ -72,7 +73,7 @@ func (b *Blob) Verify() error {
 	}
 	defer f.Close()
 	h := b.desc.Digest.Algorithm().Hash()
-	n, err := io.CopyBuffer(h, f, make([]byte, copyBufferSize))
+	n, err := copyHashed(io.Discard, f, []hash.Hash{h})
 	if err != nil {
 		return &Error{Op: "verify blob", Reference: b.desc.Digest.String(), Path: b.Path(), Err: err}
 	}
@@ -213,9 +214,16 @@ func (s *Store) putBlobAt(w WriteFS, name string, r io.Reader, want digest.Diges
 	return &Blob{s: s, desc: v1.Descriptor{MediaType: mediaTypeOctetStream, Digest: got, Size: n}}, nil
 }
 
+// copyBuffers recycles the buffers of copyHashed: a check or an import
+// hashes thousands of blobs, and a fresh 1 MiB buffer for each costs more
+// than hashing a small one.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
+
 // copyHashed copies r to w and feeds every byte to each hash, in one pass.
 func copyHashed(w io.Writer, r io.Reader, hashes []hash.Hash) (int64, error) {
-	buf := make([]byte, copyBufferSize)
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		k, rerr := r.Read(buf)
