@@ -105,9 +105,9 @@ type CopyOptions struct {
 // before its blobs and children, and no tag before its manifest, so a
 // registry serving dst never sees a dangling pointer, even when the copy
 // fails half-way (what is left then is unreferenced data and links, which
-// garbage collection removes, or a re-run completes). On a backend with
-// [BatchFS] (a [Dir]) each step is published at once, with one durability
-// barrier, in the same order.
+// garbage collection removes, or a re-run completes). With HardLink, on a
+// backend with [BatchFS] (a [Dir]), each step is published at once, with
+// one durability barrier, in the same order.
 //
 // What is copied (see [CopyOptions]): whole repositories keep their
 // untagged revisions too, since they are still pulled by digest and
@@ -611,7 +611,10 @@ func (t *transfer) run(ctx context.Context, g *graph, tags []tagAssignment) erro
 	if !ok {
 		panic("regstore: transfer.run needs a repository target")
 	}
-	if bfs, ok := t.w.(BatchFS); ok {
+	// Batches pay off when no data is written (hard links): copying, the
+	// per-file fsyncs of concurrent workers overlap with the hashing,
+	// where one barrier per phase would wait for all the data at once.
+	if bfs, ok := t.w.(BatchFS); ok && t.linker != nil {
 		return t.runBatched(ctx, bfs, rt.r, g, tags)
 	}
 	if err := t.blobs(ctx, g.blobs); err != nil {

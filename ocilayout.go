@@ -132,10 +132,10 @@ type ImportedTag struct {
 // content is checked while it is written, and a blob that does not match
 // is never published, nor anything that refers to it. An interrupted or
 // failed import leaves at most blobs and their links, which a re-run
-// reuses and garbage collection otherwise removes. On a backend with
-// [BatchFS] (a [Dir]), each of these steps (blob data; blob links; each
-// level of manifests; tags) is published at once with one durability
-// barrier, instead of an fsync per name, in the same order.
+// reuses and garbage collection otherwise removes. With HardLink, on a
+// backend with [BatchFS] (a [Dir]), each of these steps (blob data; blob
+// links; each level of manifests; tags) is published at once with one
+// durability barrier, instead of an fsync per name, in the same order.
 //
 // Layers with URLs (foreign layers) that the layout does not hold are
 // skipped. Manifests must be sha256 digests. Errors wrap
