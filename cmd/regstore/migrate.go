@@ -128,6 +128,15 @@ digest or on the command line); skipped the source's names that set no tag
 (their images are not imported).
 `
 
+// reportImport prints what an import did, as JSON or for a human.
+func reportImport(inv *invocation, repo string, res *regstore.ImportResult, asJSON bool) error {
+	out := newImportOutput(repo, res)
+	if asJSON {
+		return writeJSON(inv.stdout, out)
+	}
+	return printImport(inv.stdout, &out, res.Stats)
+}
+
 func newImportOutput(repo string, res *regstore.ImportResult) importOutput {
 	out := importOutput{Repository: repo, Manifests: []v1.Descriptor{}, Tags: []importedTag{}, Skipped: []string{},
 		Stats: toStatsJSON(res.Stats)}
@@ -294,11 +303,7 @@ the layout's only image.
 			if err != nil {
 				return err
 			}
-			out := newImportOutput(repo, res)
-			if *tf.asJSON {
-				return writeJSON(inv.stdout, out)
-			}
-			return printImport(inv.stdout, &out, res.Stats)
+			return reportImport(inv, repo, res, *tf.asJSON)
 		}
 	},
 }
@@ -384,11 +389,7 @@ archive's names (such as "alpine:3.20").
 			if err != nil {
 				return err
 			}
-			out := newImportOutput(repo, res)
-			if *tf.asJSON {
-				return writeJSON(inv.stdout, out)
-			}
-			return printImport(inv.stdout, &out, res.Stats)
+			return reportImport(inv, repo, res, *tf.asJSON)
 		}
 	},
 }
@@ -443,11 +444,7 @@ does.
 			if ref.tag != "" {
 				res.Tags = []regstore.ImportedTag{{Tag: ref.tag, Digest: m.Digest()}}
 			}
-			out := newImportOutput(ref.repo, res)
-			if *tf.asJSON {
-				return writeJSON(inv.stdout, out)
-			}
-			return printImport(inv.stdout, &out, res.Stats)
+			return reportImport(inv, ref.repo, res, *tf.asJSON)
 		}
 	},
 }
