@@ -90,10 +90,10 @@ type WalkFS interface {
 	WalkFiles(dir string, fn func(name string, info fs.FileInfo) error) error
 }
 
-// walkFiles calls fn for every file below dir, through the backend's
+// WalkFiles calls fn for every file below dir, through the backend's
 // WalkFiles when it has one and [fs.WalkDir] otherwise. A missing dir has no
 // files; fn may return fs.SkipAll to stop.
-func walkFiles(fsys fs.FS, dir string, fn func(name string, info fs.FileInfo) error) error {
+func WalkFiles(fsys fs.FS, dir string, fn func(name string, info fs.FileInfo) error) error {
 	if w, ok := fsys.(WalkFS); ok {
 		return w.WalkFiles(dir, fn)
 	}
@@ -130,9 +130,9 @@ func checkPath(op, name string) error {
 	return nil
 }
 
-// rename moves oldname to newname with the backend's Rename when it has one,
+// Rename moves oldname to newname with the backend's Rename when it has one,
 // and otherwise by copying through a FileWriter and removing oldname.
-func rename(w WriteFS, oldname, newname string) error {
+func Rename(w WriteFS, oldname, newname string) error {
 	if r, ok := w.(RenameFS); ok {
 		return r.Rename(oldname, newname)
 	}
@@ -141,14 +141,14 @@ func rename(w WriteFS, oldname, newname string) error {
 		return err
 	}
 	defer src.Close()
-	if err := copyToFile(w, newname, src); err != nil {
+	if err := WriteFile(w, newname, src); err != nil {
 		return err
 	}
 	return w.Remove(oldname)
 }
 
-// copyToFile publishes everything r yields at name.
-func copyToFile(w WriteFS, name string, r io.Reader) error {
+// WriteFile publishes everything r yields at name.
+func WriteFile(w WriteFS, name string, r io.Reader) error {
 	fw, err := w.Create(name)
 	if err != nil {
 		return err
@@ -159,9 +159,9 @@ func copyToFile(w WriteFS, name string, r io.Reader) error {
 	return fw.Commit()
 }
 
-// removeAll deletes name and everything below it, with the backend's
+// RemoveAll deletes name and everything below it, with the backend's
 // RemoveAll when it has one. A missing name is not an error.
-func removeAll(w WriteFS, name string) error {
+func RemoveAll(w WriteFS, name string) error {
 	if r, ok := w.(RemoveAllFS); ok {
 		return r.RemoveAll(name)
 	}
@@ -178,7 +178,7 @@ func removeAll(w WriteFS, name string) error {
 			return err
 		}
 		for _, e := range entries {
-			if err := removeAll(w, path.Join(name, e.Name())); err != nil {
+			if err := RemoveAll(w, path.Join(name, e.Name())); err != nil {
 				return err
 			}
 		}

@@ -10,18 +10,15 @@ import (
 	"io"
 	"io/fs"
 	"path"
-	"sync"
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/regstore/regstore/internal/hashio"
 )
 
 // mediaTypeOctetStream is what the registry reports for every blob: media
 // types are not stored on disk.
 const mediaTypeOctetStream = "application/octet-stream"
-
-// copyBufferSize is the chunk size of blob writes and re-hashes.
-const copyBufferSize = 1 << 20
 
 // Blob is the data of one blob in a store: a file at
 // blobs/<alg>/<hex[:2]>/<hex>/data whose content hashes to its digest.
@@ -73,7 +70,7 @@ func (b *Blob) Verify() error {
 	}
 	defer f.Close()
 	h := b.desc.Digest.Algorithm().Hash()
-	n, err := copyHashed(io.Discard, f, []hash.Hash{h})
+	n, err := hashio.Copy(io.Discard, f, h)
 	if err != nil {
 		return &Error{Op: "verify blob", Reference: b.desc.Digest.String(), Path: b.Path(), Err: err}
 	}
@@ -158,10 +155,10 @@ func (s *Store) PutBlob(r io.Reader, want digest.Digest, size int64) (*Blob, err
 	}
 	final := s.layout.BlobData(b.Digest())
 	if existing, err := s.statBlob(b.Digest()); err == nil {
-		return existing, removeFile(w, staging)
+		return existing, Remove(w, staging)
 	}
-	if err := rename(w, staging, final); err != nil {
-		return nil, errors.Join(&Error{Op: "put blob", Reference: b.Digest().String(), Path: final, Err: err}, removeFile(w, staging))
+	if err := Rename(w, staging, final); err != nil {
+		return nil, errors.Join(&Error{Op: "put blob", Reference: b.Digest().String(), Path: final, Err: err}, Remove(w, staging))
 	}
 	return b, nil
 }
@@ -190,7 +187,7 @@ func (s *Store) putBlobAt(w WriteFS, name string, r io.Reader, want digest.Diges
 	if size >= 0 {
 		r = io.LimitReader(r, size+1) // one byte more reveals overlong input
 	}
-	n, err := copyHashed(fw, r, hashes)
+	n, err := hashio.Copy(fw, r, hashes...)
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -212,35 +209,4 @@ func (s *Store) putBlobAt(w WriteFS, name string, r io.Reader, want digest.Diges
 		return nil, fail(err)
 	}
 	return &Blob{s: s, desc: v1.Descriptor{MediaType: mediaTypeOctetStream, Digest: got, Size: n}}, nil
-}
-
-// copyBuffers recycles the buffers of copyHashed: a check or an import
-// hashes thousands of blobs, and a fresh 1 MiB buffer for each costs more
-// than hashing a small one.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
-
-// copyHashed copies r to w and feeds every byte to each hash, in one pass.
-func copyHashed(w io.Writer, r io.Reader, hashes []hash.Hash) (int64, error) {
-	bp := copyBuffers.Get().(*[]byte)
-	defer copyBuffers.Put(bp)
-	buf := *bp
-	var n int64
-	for {
-		k, rerr := r.Read(buf)
-		if k > 0 {
-			for _, h := range hashes {
-				h.Write(buf[:k])
-			}
-			if _, err := w.Write(buf[:k]); err != nil {
-				return n, err
-			}
-			n += int64(k)
-		}
-		if rerr == io.EOF {
-			return n, nil
-		}
-		if rerr != nil {
-			return n, rerr
-		}
-	}
 }

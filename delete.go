@@ -18,7 +18,7 @@ import (
 // Only what belongs to name goes. A nested repository (a/b/c inside
 // repositories/a/b/, beside a/b's own _manifests) is untouched and stays
 // fully resolvable, and so are the repositories above it (a). Blob data is
-// shared by all repositories and stays: [Store.PlanGC] frees what nothing
+// shared by all repositories and stays: [gc.Mark] frees what nothing
 // references any more.
 //
 // Pointers go before what they point at, so a reader that races the delete
@@ -73,14 +73,14 @@ func (r *Repository) deleteContent(w WriteFS, op string) error {
 			return err
 		}
 	}
-	err := walkLinks(r.s.fsys, l.Revisions(r.name), func(p string, _ digest.Digest) error {
-		return removeFile(w, p)
+	err := WalkLinks(r.s.fsys, l.Revisions(r.name), func(p string, _ digest.Digest) error {
+		return Remove(w, p)
 	})
 	if err != nil {
 		return r.err(op, "", l.Revisions(r.name), err)
 	}
 	for _, dir := range []string{l.Layers(r.name), l.Uploads(r.name), l.Manifests(r.name)} {
-		if err := removeAll(w, dir); err != nil {
+		if err := RemoveAll(w, dir); err != nil {
 			return r.err(op, "", dir, err)
 		}
 	}
@@ -130,7 +130,7 @@ func (r *Repository) hasContent() (bool, error) {
 // moves), upload sessions (a client's upload is bound to the name it
 // started under; they are deleted with from), signature links of registry
 // 2.4 and older, and tag directories whose name is not a valid tag. The new
-// links are new files, so [Store.PlanGC]'s grace window protects them.
+// links are new files, so [gc.Mark]'s grace window protects them.
 //
 // from must exist (as for DeleteRepository; else an error wrapping
 // [fs.ErrNotExist]) and to must not: a to that holds _manifests, _layers or
@@ -171,7 +171,7 @@ func (s *Store) MoveRepository(from, to string) error {
 		return err
 	}
 	for i, c := range links {
-		if err := writeLink(w, c.dst, c.target); err != nil {
+		if err := WriteLink(w, c.dst, c.target); err != nil {
 			err = src.err(op, "", c.dst, err)
 			if i > 0 {
 				err = errors.Join(err, dst.deleteContent(w, op))
@@ -195,8 +195,8 @@ func (r *Repository) linksToMove(dst *Repository) ([]linkCopy, error) {
 	l := r.s.layout
 	var out []linkCopy
 	collect := func(dir string, dstPath func(digest.Digest) string) error {
-		err := walkLinks(r.s.fsys, dir, func(p string, d digest.Digest) error {
-			target, err := readLink(r.s.fsys, p)
+		err := WalkLinks(r.s.fsys, dir, func(p string, d digest.Digest) error {
+			target, err := ReadLink(r.s.fsys, p)
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil // a directory left by a delete
 			}
@@ -232,7 +232,7 @@ func (r *Repository) linksToMove(dst *Repository) ([]linkCopy, error) {
 	}
 	for _, t := range tags {
 		p := l.TagCurrent(r.name, t.name)
-		d, err := readLink(r.s.fsys, p)
+		d, err := ReadLink(r.s.fsys, p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // a tag directory with no current link
 		}

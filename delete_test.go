@@ -15,6 +15,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/internal/backendtest"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
@@ -248,7 +249,7 @@ func TestDeleteRepository(t *testing.T) {
 func TestDeleteRepositoryFreesBlobsForGC(t *testing.T) {
 	g := buildDelTree(t, regstore.NewMemFS())
 	require.NoError(t, g.s.DeleteRepository("a/b"))
-	plan, err := g.s.PlanGC(t.Context(), regstore.GCOptions{Grace: -1})
+	plan, err := gc.Mark(t.Context(), g.s, gc.Options{Grace: -1})
 	require.NoError(t, err)
 	for _, d := range g.abOnly {
 		assert.Contains(t, plan.Blobs, d, "blob only a/b used")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/regstore/regstore"
 	"github.com/regstore/regstore/internal/backendtest"
+	"github.com/regstore/regstore/migrate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -134,7 +135,7 @@ func TestImportBatchedCrashOrder(t *testing.T) {
 	im := mgPopulate(t, src)
 	want := mgState(t, src)
 	layoutDir := mgOpenDir(t, filepath.Join(tmp, "layout"))
-	_, err := src.ExportOCILayout(ctx, layoutDir, regstore.ExportOptions{Untagged: true})
+	_, err := migrate.ExportOCILayout(ctx, src, layoutDir, migrate.ExportOptions{Untagged: true})
 	require.NoError(t, err)
 	require.NotNil(t, im.index)
 
@@ -151,7 +152,7 @@ func TestImportBatchedCrashOrder(t *testing.T) {
 			})
 			s := mgStore(t, storeDir)
 			dst := mustRepo(t, s, "app")
-			_, err := dst.ImportOCILayout(ctx, layoutDir, regstore.ImportOptions{HardLink: hardLink})
+			_, err := migrate.ImportOCILayout(ctx, dst, layoutDir, migrate.ImportOptions{HardLink: hardLink})
 			require.NoError(t, err)
 			assert.Equal(t, want, mgState(t, dst))
 			mgNoTempFiles(t, storeDir.Name())
@@ -231,15 +232,15 @@ func TestImportBatchedMatchesMemFS(t *testing.T) {
 	src := mustRepo(t, mgStore(t, regstore.NewMemFS()), "app")
 	mgPopulate(t, src)
 	layout := regstore.NewMemFS()
-	_, err := src.ExportOCILayout(ctx, layout, regstore.ExportOptions{Untagged: true})
+	_, err := migrate.ExportOCILayout(ctx, src, layout, migrate.ExportOptions{Untagged: true})
 	require.NoError(t, err)
 
 	mem := regstore.NewMemFS()
-	_, err = mustRepo(t, mgStore(t, mem), "app").ImportOCILayout(ctx, layout, regstore.ImportOptions{})
+	_, err = migrate.ImportOCILayout(ctx, mustRepo(t, mgStore(t, mem), "app"), layout, migrate.ImportOptions{})
 	require.NoError(t, err)
 	dir := t.TempDir()
 	d := mgOpenDir(t, dir)
-	_, err = mustRepo(t, mgStore(t, d), "app").ImportOCILayout(ctx, layout, regstore.ImportOptions{})
+	_, err = migrate.ImportOCILayout(ctx, mustRepo(t, mgStore(t, d), "app"), layout, migrate.ImportOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, backendtest.Listing(t, mem, "."), backendtest.Listing(t, d, "."))
 
@@ -250,7 +251,7 @@ func TestImportBatchedMatchesMemFS(t *testing.T) {
 			steps = append(steps, kind+" "+name)
 		}
 	})
-	res, err := mustRepo(t, mgStore(t, d), "app").ImportOCILayout(ctx, layout, regstore.ImportOptions{})
+	res, err := migrate.ImportOCILayout(ctx, mustRepo(t, mgStore(t, d), "app"), layout, migrate.ImportOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, steps)
 	assert.Zero(t, res.Stats.Blobs+res.Stats.Manifests+res.Stats.Tags)

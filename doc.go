@@ -61,6 +61,24 @@
 //		fmt.Println(repo.Name())
 //	}
 //
+// # Tools beside the model
+//
+// This package is the model only. The tools are packages beside it, built
+// on nothing but its exported API, as a third-party tool would be:
+//
+//	gc       garbage collection (mark, sweep with a grace window) and upload purging
+//	check    integrity check of the whole tree, and repair
+//	usage    space accounting per repository and tag
+//	migrate  OCI layout, docker archive and skopeo dir import and export; store-to-store copy
+//
+// The fast paths those tools need are exported here for any tool:
+// [Store.BlobFiles] (a flat blob listing with sizes and ages),
+// [WalkLinks] (link digests by path, without reading the links),
+// [ReadLink], [ReadFileMax], [Store.Manifest] (a manifest by its blob data),
+// [Layout.Classify], and the backend helpers [WalkFiles], [WriteFile],
+// [WriteLink], [Rename], [Remove] and [RemoveAll], which use a backend's
+// optional upgrades and fall back when it has none.
+//
 // # Errors
 //
 // Errors are [*Error] values naming the operation, repository, reference

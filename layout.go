@@ -61,6 +61,27 @@ func (l Layout) BlobDir(d digest.Digest) string {
 // BlobData is the data file of one blob.
 func (l Layout) BlobData(d digest.Digest) string { return path.Join(l.BlobDir(d), "data") }
 
+// QuarantineDir is the directory, below the layout root, where
+// [check.Repair] moves what it quarantines, each file at its original path
+// relative to the layout root. The registry never reads there.
+const QuarantineDir = "_quarantine"
+
+// gcJournal, below the layout root, lists the blobs whose data a
+// collection is moving aside while it does.
+const gcJournal = "_gc/aside"
+
+// asideSuffix names blob data that a collection moved aside.
+const asideSuffix = ".gc"
+
+// BlobDataAside is where a collection moves blob data while it makes sure
+// nothing new references the blob (see the gc package); [Store.Walk]
+// reports such files as [GCLeftover].
+func (l Layout) BlobDataAside(d digest.Digest) string { return l.BlobData(d) + asideSuffix }
+
+// GCJournal is the file in which a collection lists the blobs whose data it
+// is moving aside, so that an interrupted one can be finished.
+func (l Layout) GCJournal() string { return path.Join(l.root, gcJournal) }
+
 // Repositories is the directory holding every repository.
 func (l Layout) Repositories() string { return path.Join(l.root, "repositories") }
 

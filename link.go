@@ -11,9 +11,9 @@ import (
 	"github.com/opencontainers/go-digest"
 )
 
-// maxLinkSize bounds how much of a link file is read. A valid link is at
+// MaxLinkSize bounds how much of a link file is read. A valid link is at
 // most "sha512:" plus 128 hex characters.
-const maxLinkSize = 256
+const MaxLinkSize = 256
 
 // ParseLink parses the content of a link file exactly as the registry does:
 // one digest string "<alg>:<hex>" of an available algorithm, lowercase, with
@@ -30,21 +30,21 @@ func ParseLink(b []byte) (digest.Digest, error) {
 	return d, nil
 }
 
-// readLink reads and parses the link file at name. A missing file wraps
+// ReadLink reads and parses the link file at name. A missing file wraps
 // [fs.ErrNotExist]; bad content wraps [ErrCorruptLink].
-func readLink(fsys fs.FS, name string) (digest.Digest, error) {
+func ReadLink(fsys fs.FS, name string) (digest.Digest, error) {
 	if r, ok := fsys.(interface {
 		readFileMax(string, int) ([]byte, error)
 	}); ok {
-		b, err := r.readFileMax(name, maxLinkSize)
+		b, err := r.readFileMax(name, MaxLinkSize)
 		if errors.Is(err, syscall.EISDIR) {
 			return "", fmt.Errorf("%w: %w", ErrCorruptLink, err)
 		}
 		if err != nil {
 			return "", err
 		}
-		if len(b) > maxLinkSize {
-			return "", fmt.Errorf("%w: longer than %d bytes", ErrCorruptLink, maxLinkSize)
+		if len(b) > MaxLinkSize {
+			return "", fmt.Errorf("%w: longer than %d bytes", ErrCorruptLink, MaxLinkSize)
 		}
 		return ParseLink(b)
 	}
@@ -53,7 +53,7 @@ func readLink(fsys fs.FS, name string) (digest.Digest, error) {
 		return "", err
 	}
 	defer f.Close()
-	var buf [maxLinkSize + 1]byte
+	var buf [MaxLinkSize + 1]byte
 	n, err := io.ReadFull(f, buf[:])
 	if err == io.EOF || err == io.ErrUnexpectedEOF {
 		err = nil
@@ -64,19 +64,38 @@ func readLink(fsys fs.FS, name string) (digest.Digest, error) {
 		// is as corrupt as one with bad content.
 		return "", fmt.Errorf("%w: %w", ErrCorruptLink, err)
 	}
-	if len(b) > maxLinkSize {
-		return "", fmt.Errorf("%w: longer than %d bytes", ErrCorruptLink, maxLinkSize)
+	if len(b) > MaxLinkSize {
+		return "", fmt.Errorf("%w: longer than %d bytes", ErrCorruptLink, MaxLinkSize)
 	}
 	return ParseLink(b)
 }
 
-// writeLink atomically publishes a link to d at name.
-func writeLink(w WriteFS, name string, d digest.Digest) error {
-	return copyToFile(w, name, strings.NewReader(d.String()))
+// ReadFileMax reads the file name whole if it holds at most max bytes, and
+// otherwise at most max+1 bytes of it, so that a caller can tell it is too
+// long without reading it all. It uses the backend's own bounded read when
+// it has one. Files that must be small (links, manifests, startedat) are
+// read with it, so a huge or endless file costs max+1 bytes, not memory.
+func ReadFileMax(fsys fs.FS, name string, max int) ([]byte, error) {
+	if r, ok := fsys.(interface {
+		readFileMax(string, int) ([]byte, error)
+	}); ok {
+		return r.readFileMax(name, max)
+	}
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, int64(max)+1))
 }
 
-// removeFile removes name; a missing file is not an error.
-func removeFile(w WriteFS, name string) error {
+// WriteLink atomically publishes a link to d at name.
+func WriteLink(w WriteFS, name string, d digest.Digest) error {
+	return WriteFile(w, name, strings.NewReader(d.String()))
+}
+
+// Remove removes name; a missing file is not an error.
+func Remove(w WriteFS, name string) error {
 	if err := w.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}

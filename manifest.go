@@ -24,6 +24,19 @@ const (
 	MediaTypeDockerSchema1Signed = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 )
 
+// Docker media types of image content (docker/distribution's schema2
+// names), which docker push and docker save write into manifests.
+const (
+	// MediaTypeDockerConfig is an image config.
+	MediaTypeDockerConfig = "application/vnd.docker.container.image.v1+json"
+	// MediaTypeDockerLayer is a gzip-compressed layer tar, as docker push
+	// writes it.
+	MediaTypeDockerLayer = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+	// MediaTypeDockerUncompressedLayer is an uncompressed layer tar, as
+	// docker save writes it.
+	MediaTypeDockerUncompressedLayer = "application/vnd.docker.image.rootfs.diff.tar"
+)
+
 // Manifest is one manifest's bytes, exactly as stored, with what was
 // parsed from them. Media types are not stored on disk: they are detected
 // from the JSON as the registry does on a GET (the "mediaType" field; without

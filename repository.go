@@ -56,7 +56,7 @@ func (r *Repository) err(op, ref, path string, err error) error {
 // resolve reads the link at linkPath and returns the blob it names. A
 // missing link or missing data is an error wrapping fs.ErrNotExist.
 func (r *Repository) resolve(op string, d digest.Digest, linkPath string) (*Blob, error) {
-	target, err := readLink(r.s.fsys, linkPath)
+	target, err := ReadLink(r.s.fsys, linkPath)
 	if err != nil {
 		return nil, r.err(op, d.String(), linkPath, err)
 	}
@@ -106,7 +106,7 @@ func (r *Repository) link(w WriteFS, op string, canonical, alias digest.Digest) 
 	}
 	for _, d := range ds {
 		p := r.s.layout.LayerLink(r.name, d)
-		if err := writeLink(w, p, canonical); err != nil {
+		if err := WriteLink(w, p, canonical); err != nil {
 			return r.err(op, d.String(), p, err)
 		}
 	}
@@ -178,6 +178,34 @@ func (r *Repository) Manifest(d digest.Digest) (*Manifest, error) {
 	return r.readManifest(b)
 }
 
+// ManifestBlob returns the data blob of manifest d if d is in the
+// repository (its revision link exists and names data that exists), without
+// reading the data. Errors are those of [Repository.Manifest] but for the
+// content checks.
+func (r *Repository) ManifestBlob(d digest.Digest) (*Blob, error) {
+	if err := ValidateDigest(d); err != nil {
+		return nil, r.err("stat manifest", string(d), "", err)
+	}
+	return r.resolve("stat manifest", d, r.s.layout.RevisionLink(r.name, d))
+}
+
+// Manifest reads the manifest stored as blob data d, whether or not any
+// repository links it: read (at most [MaxManifestSize]), checked against
+// d and parsed. Tools that judge data by its path (a collector marking
+// through revision links it has listed) use it; handles use
+// [Repository.Manifest].
+func (s *Store) Manifest(d digest.Digest) (*Manifest, error) {
+	if err := ValidateDigest(d); err != nil {
+		return nil, &Error{Op: "get manifest", Reference: string(d), Err: err}
+	}
+	p := s.layout.BlobData(d)
+	raw, err := ReadFileMax(s.fsys, p, MaxManifestSize)
+	if err != nil {
+		return nil, &Error{Op: "get manifest", Reference: d.String(), Path: p, Err: err}
+	}
+	return (&Repository{s: s}).parseManifestData(d, p, raw)
+}
+
 // readManifest reads, verifies and parses the manifest in blob b.
 func (r *Repository) readManifest(b *Blob) (*Manifest, error) {
 	fail := func(err error) error { return r.err("get manifest", b.Digest().String(), b.Path(), err) }
@@ -245,14 +273,14 @@ func (r *Repository) PutManifest(mediaType string, raw []byte, tags ...string) (
 	case mediaType != "" && mediaType != m.MediaType():
 		return fail(fmt.Errorf("%w: pushed as %q but the content reads as %q", ErrManifestInvalid, mediaType, m.MediaType()))
 	}
-	if err := r.checkReferences(m); err != nil {
+	if err := r.CheckReferences(m); err != nil {
 		return fail(err)
 	}
 	if _, err := r.s.PutBlob(bytes.NewReader(raw), m.Digest(), m.Size()); err != nil {
 		return fail(err)
 	}
 	p := r.s.layout.RevisionLink(r.name, m.Digest())
-	if err := writeLink(w, p, m.Digest()); err != nil {
+	if err := WriteLink(w, p, m.Digest()); err != nil {
 		return nil, r.err("put manifest", m.Digest().String(), p, err)
 	}
 	for _, t := range tags {
@@ -263,8 +291,8 @@ func (r *Repository) PutManifest(mediaType string, raw []byte, tags ...string) (
 	return m, nil
 }
 
-// checkReferences applies the registry's push validation.
-func (r *Repository) checkReferences(m *Manifest) error {
+// CheckReferences applies the registry's push validation.
+func (r *Repository) CheckReferences(m *Manifest) error {
 	for d := range m.Blobs() {
 		if len(d.URLs) > 0 {
 			continue

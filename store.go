@@ -62,6 +62,13 @@ func (s *Store) FS() fs.FS { return s.fsys }
 // Layout is the store's path grammar.
 func (s *Store) Layout() Layout { return s.layout }
 
+// Writer returns the backend's write side. It is an error wrapping
+// [errors.ErrUnsupported] when the backend has none or the store was opened
+// [ReadOnly]. Tools that write below the handles (a collector, a repair)
+// use it together with [Store.Layout], [WriteLink], [Rename] and
+// [RemoveAll].
+func (s *Store) Writer() (WriteFS, error) { return s.writer("write", "", "") }
+
 // writer returns the backend's write side, or an error wrapping
 // errors.ErrUnsupported that names the operation.
 func (s *Store) writer(op, repo, ref string) (WriteFS, error) {

@@ -39,7 +39,7 @@ func (t *Tag) Repository() *Repository { return t.r }
 // current link is an error wrapping [fs.ErrNotExist].
 func (t *Tag) Digest() (digest.Digest, error) {
 	p := t.r.s.layout.TagCurrent(t.r.name, t.name)
-	d, err := readLink(t.r.s.fsys, p)
+	d, err := ReadLink(t.r.s.fsys, p)
 	if err != nil {
 		return "", t.r.err("resolve tag", t.name, p, err)
 	}
@@ -74,7 +74,7 @@ func (t *Tag) Set(d digest.Digest) error {
 // setTag writes the index entry, then the current link.
 func (r *Repository) setTag(w WriteFS, tag string, d digest.Digest) error {
 	for _, p := range []string{r.s.layout.TagIndexLink(r.name, tag, d), r.s.layout.TagCurrent(r.name, tag)} {
-		if err := writeLink(w, p, d); err != nil {
+		if err := WriteLink(w, p, d); err != nil {
 			return r.err("set tag", tag, p, err)
 		}
 	}
@@ -102,10 +102,10 @@ func (t *Tag) Delete() error {
 	if _, err := fs.Stat(t.r.s.fsys, dir); err != nil {
 		return t.r.err("delete tag", t.name, dir, err)
 	}
-	if err := removeFile(w, t.r.s.layout.TagCurrent(t.r.name, t.name)); err != nil {
+	if err := Remove(w, t.r.s.layout.TagCurrent(t.r.name, t.name)); err != nil {
 		return t.r.err("delete tag", t.name, dir, err)
 	}
-	if err := removeAll(w, dir); err != nil {
+	if err := RemoveAll(w, dir); err != nil {
 		return t.r.err("delete tag", t.name, dir, err)
 	}
 	return nil
@@ -148,8 +148,8 @@ func (r *Repository) Tags() iter.Seq2[*Tag, error] {
 // A corrupt link ends the sequence with an error.
 func (r *Repository) links(dir, op string, resolve bool) iter.Seq2[digest.Digest, error] {
 	return func(yield func(digest.Digest, error) bool) {
-		err := walkLinks(r.s.fsys, dir, func(p string, _ digest.Digest) error {
-			target, err := readLink(r.s.fsys, p)
+		err := WalkLinks(r.s.fsys, dir, func(p string, _ digest.Digest) error {
+			target, err := ReadLink(r.s.fsys, p)
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
@@ -174,12 +174,12 @@ func (r *Repository) links(dir, op string, resolve bool) iter.Seq2[digest.Digest
 	}
 }
 
-// walkLinks calls fn for each file dir/<alg>/<hex>/link whose path names a
+// WalkLinks calls fn for each file dir/<alg>/<hex>/link whose path names a
 // valid digest, in lexical order. A missing dir is empty. fn may return
 // fs.SkipAll to stop.
-func walkLinks(fsys fs.FS, dir string, fn func(p string, d digest.Digest) error) error {
+func WalkLinks(fsys fs.FS, dir string, fn func(p string, d digest.Digest) error) error {
 	if _, ok := fsys.(WalkFS); ok {
-		return walkFiles(fsys, dir, func(p string, _ fs.FileInfo) error {
+		return WalkFiles(fsys, dir, func(p string, _ fs.FileInfo) error {
 			rel := strings.Split(strings.TrimPrefix(p, dir+"/"), "/")
 			if len(rel) != 3 || rel[2] != "link" {
 				return nil

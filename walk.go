@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/regstore/regstore/internal/walkdepth"
 )
 
 // Iterators. Every sequence here re-reads the backend each time it is
@@ -50,13 +51,13 @@ func (s *Store) RepositoriesAfter(last string) iter.Seq2[*Repository, error] {
 				name := e.Name()
 				key := append(comps[:len(comps):len(comps)], name)
 				// Skip what sorts before last, subtree and all.
-				if last != "" && compareKeys(key, lastKey[:min(len(key), len(lastKey))]) < 0 {
+				if last != "" && compareNameKeys(key, lastKey[:min(len(key), len(lastKey))]) < 0 {
 					continue
 				}
 				switch {
 				case name == "_manifests":
 					repo := strings.Join(comps, "/")
-					if last != "" && compareKeys(key, lastKey) <= 0 || ValidateName(repo) != nil {
+					if last != "" && compareNameKeys(key, lastKey) <= 0 || ValidateName(repo) != nil {
 						continue
 					}
 					if !yield(&Repository{s: s, name: repo}, nil) {
@@ -84,9 +85,14 @@ func repoKey(name string) []string {
 	return append(strings.Split(name, "/"), "_manifests")
 }
 
-// compareKeys compares paths component by component, as a sorted pre-order
+// CompareNames orders repository names as [Store.Repositories] yields
+// them (the v3 registry's catalog order): component by component, a name
+// before the names below it only when its own components sort first.
+func CompareNames(a, b string) int { return compareNameKeys(repoKey(a), repoKey(b)) }
+
+// compareNameKeys compares paths component by component, as a sorted pre-order
 // walk visits them.
-func compareKeys(a, b []string) int {
+func compareNameKeys(a, b []string) int {
 	for i := range min(len(a), len(b)) {
 		if c := strings.Compare(a[i], b[i]); c != 0 {
 			return c
@@ -117,32 +123,35 @@ func (s *Store) Catalog(n int, last string) ([]string, error) {
 // files whose path does not name a valid digest are skipped.
 func (s *Store) Blobs() iter.Seq2[digest.Digest, error] {
 	return func(yield func(digest.Digest, error) bool) {
-		for b, err := range s.blobFiles() {
-			if !yield(b.d, err) {
+		for b, err := range s.BlobFiles() {
+			if !yield(b.Digest, err) {
 				return
 			}
 		}
 	}
 }
 
-// blobFile is a blob data file found by a walk.
-type blobFile struct {
-	d    digest.Digest
-	info fs.FileInfo
+// BlobFile is a blob data file found by [Store.BlobFiles].
+type BlobFile struct {
+	Digest digest.Digest // the canonical digest its path names
+	Info   fs.FileInfo   // from the listing; its Sys may offer [ContentMD5]
 }
 
-// blobFiles is Blobs with each data file's FileInfo.
-func (s *Store) blobFiles() iter.Seq2[blobFile, error] {
-	return func(yield func(blobFile, error) bool) {
+// BlobFiles is [Store.Blobs] with each data file's FileInfo: one flat
+// listing on a [WalkFS] backend, and otherwise a listing down to the
+// blobs/<alg>/<hex[:2]>/ directories plus a stat of each data file. It is
+// the fast path for tools that need every blob's size or age.
+func (s *Store) BlobFiles() iter.Seq2[BlobFile, error] {
+	return func(yield func(BlobFile, error) bool) {
 		root := s.layout.Blobs()
 		var err error
 		if _, ok := s.fsys.(WalkFS); ok {
-			err = walkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
+			err = WalkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
 				d, ok := BlobDigest(strings.TrimPrefix(p, root+"/"))
 				if !ok {
 					return nil
 				}
-				if !yield(blobFile{d, fi}, nil) {
+				if !yield(BlobFile{d, fi}, nil) {
 					return fs.SkipAll
 				}
 				return nil
@@ -150,7 +159,7 @@ func (s *Store) blobFiles() iter.Seq2[blobFile, error] {
 		} else {
 			// A directory tree: list down to blobs/<alg>/<hex2>/ and stat
 			// each <hex>/data, without listing <hex>/.
-			err = walkDepth(s.fsys, root, 3, func(rel string) error {
+			err = walkdepth.Walk(s.fsys, root, 3, func(rel string) error {
 				d, ok := BlobDigest(rel + "/data")
 				if !ok {
 					return nil
@@ -165,52 +174,16 @@ func (s *Store) blobFiles() iter.Seq2[blobFile, error] {
 				if fi.IsDir() {
 					return nil
 				}
-				if !yield(blobFile{d, fi}, nil) {
+				if !yield(BlobFile{d, fi}, nil) {
 					return fs.SkipAll
 				}
 				return nil
 			})
 		}
 		if err != nil {
-			yield(blobFile{}, &Error{Op: "list blobs", Path: root, Err: err})
+			yield(BlobFile{}, &Error{Op: "list blobs", Path: root, Err: err})
 		}
 	}
-}
-
-// walkDepth calls fn with the path, relative to root, of every directory
-// exactly depth levels below root, in lexical order. A missing root is
-// empty. fn may return fs.SkipAll to stop.
-func walkDepth(fsys fs.FS, root string, depth int, fn func(rel string) error) error {
-	var walk func(rel string, depth int) error
-	walk = func(rel string, depth int) error {
-		if depth == 0 {
-			return fn(rel)
-		}
-		entries, err := fs.ReadDir(fsys, path.Join(root, rel))
-		if errors.Is(err, fs.ErrNotExist) && rel != "." {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			if !e.IsDir() {
-				continue
-			}
-			if err := walk(path.Join(rel, e.Name()), depth-1); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	err := walk(".", depth)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err == fs.SkipAll {
-		return nil
-	}
-	return err
 }
 
 // Manifests yields the digests of the manifests in the repository, as the
@@ -229,8 +202,8 @@ func (r *Repository) Manifests() iter.Seq2[digest.Digest, error] {
 func (r *Repository) Layers() iter.Seq2[digest.Digest, error] {
 	return func(yield func(digest.Digest, error) bool) {
 		dir := r.s.layout.Layers(r.name)
-		err := walkLinks(r.s.fsys, dir, func(p string, d digest.Digest) error {
-			target, err := readLink(r.s.fsys, p)
+		err := WalkLinks(r.s.fsys, dir, func(p string, d digest.Digest) error {
+			target, err := ReadLink(r.s.fsys, p)
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
@@ -336,7 +309,7 @@ const (
 	TempFile                            // *.tmp, left by an interrupted write
 	UnknownFile                         // anything else
 	Quarantined                         // below _quarantine/, moved aside by Repair
-	GCLeftover                          // blobs/.../data.gc or _gc/aside, left by an interrupted ApplyGC
+	GCLeftover                          // blobs/.../data.gc or _gc/aside, left by an interrupted gc.Sweep
 )
 
 var kindNames = [...]string{"", "blob data", "layer link", "revision link", "tag current link",
@@ -415,7 +388,7 @@ func (s *Store) walkDirs(root string, yield func(Entry, error) bool) error {
 // become one UploadDir entry.
 func (s *Store) walkFlat(root string, yield func(Entry, error) bool) error {
 	lastUpload := ""
-	return walkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
+	return WalkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
 		rel := strings.TrimPrefix(p, root+"/")
 		if c := strings.Split(rel, "/"); c[0] == "repositories" {
 			if i := slicesIndexUnderscore(c); i > 1 && c[i] == "_uploads" && len(c) > i+2 {
@@ -441,6 +414,23 @@ func (s *Store) walkFlat(root string, yield func(Entry, error) bool) error {
 		}
 		return nil
 	})
+}
+
+// Classify names what the backend path p, below the layout root, is: the
+// kind of file and the repository, tag and digest its path names. isDir
+// says whether p is a directory; a directory's Kind is 0 unless it is an
+// upload session. A path outside the layout root gets Kind 0 as well.
+func (l Layout) Classify(p string, isDir bool) Entry {
+	rel, ok := p, l.root == "."
+	if !ok {
+		rel, ok = strings.CutPrefix(p, l.root+"/")
+	}
+	if !ok || rel == "" {
+		return Entry{Path: p}
+	}
+	e := classify(rel, isDir)
+	e.Path = p
+	return e
 }
 
 // classify names what the path rel, relative to the layout root, is. Kind

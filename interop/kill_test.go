@@ -44,23 +44,24 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/require"
 )
 
 // killAllowed are the problems a kill may leave: Check's documented
 // removable leftovers.
-var killAllowed = map[regstore.ProblemKind]bool{
-	regstore.TempFileLeft:  true,
-	regstore.BlobOrphan:    true,
-	regstore.GCInterrupted: true,
+var killAllowed = map[check.ProblemKind]bool{
+	check.TempFileLeft:  true,
+	check.BlobOrphan:    true,
+	check.GCInterrupted: true,
 }
 
 // killDangling are the problems meaning "a pointer names missing data".
-var killDangling = map[regstore.ProblemKind]bool{
-	regstore.BlobMissing:      true,
-	regstore.ReferenceMissing: true,
-	regstore.TagUnresolvable:  true,
+var killDangling = map[check.ProblemKind]bool{
+	check.BlobMissing:      true,
+	check.ReferenceMissing: true,
+	check.TagUnresolvable:  true,
 }
 
 // envInt reads a positive integer from the environment, or def.
@@ -251,7 +252,7 @@ func runKillCase(t *testing.T, bin string, c killCase, rounds int, rng *rand.Ran
 			strings.Join(c.args("ROOT", mode), " "), delay.Round(time.Millisecond), when,
 			dur.Round(time.Millisecond), tail.Round(time.Millisecond), signaled)
 
-		kinds := map[regstore.ProblemKind]int{}
+		kinds := map[check.ProblemKind]int{}
 		for _, p := range after.removable {
 			kinds[p.Kind]++
 		}
@@ -315,7 +316,7 @@ func runKillCase(t *testing.T, bin string, c killCase, rounds int, rng *rand.Ran
 			violation("%s: Check after the re-run: %s: %s", what, p.Kind, p.Message)
 		}
 		for _, p := range final.removable {
-			if p.Kind != regstore.TempFileLeft && !done.hasRemovable(p) {
+			if p.Kind != check.TempFileLeft && !done.hasRemovable(p) {
 				violation("%s: Check after the re-run finds %s, which an uninterrupted run does not leave: %s", what, p.Kind, p.Message)
 			}
 		}
@@ -432,14 +433,14 @@ func killRun(bin string, args []string, delay time.Duration, watch string) killR
 // killState is what the library sees in a tree.
 type killState struct {
 	tags      map[string]digest.Digest // "repo:tag" -> current link
-	bad       []regstore.Problem       // problems that are not removable leftovers
-	removable []regstore.Problem
+	bad       []check.Problem          // problems that are not removable leftovers
+	removable []check.Problem
 	leftovers int
 	dangling  map[string]bool // "kind path -> target" of dangling pointers
 }
 
-func (s *killState) hasRemovable(p regstore.Problem) bool {
-	return slices.ContainsFunc(s.removable, func(q regstore.Problem) bool { return q.Kind == p.Kind && q.Path == p.Path })
+func (s *killState) hasRemovable(p check.Problem) bool {
+	return slices.ContainsFunc(s.removable, func(q check.Problem) bool { return q.Kind == p.Kind && q.Path == p.Path })
 }
 
 // killInspect reads root's tags and runs the full integrity check.
@@ -460,7 +461,7 @@ func killInspect(t testing.TB, root string) *killState {
 			}
 		}
 	}
-	for p, err := range s.Check(context.Background(), regstore.CheckOptions{Workers: 2}) {
+	for p, err := range check.Problems(context.Background(), s, check.Options{Workers: 2}) {
 		require.NoError(t, err)
 		if killDangling[p.Kind] {
 			st.dangling[fmt.Sprintf("%s %s -> %s", p.Kind, p.Path, p.Target)] = true

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/migrate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -154,8 +155,8 @@ func TestMigrateOCILayout(t *testing.T) {
 					t.Cleanup(func() { d.Close() })
 					fsys = d
 				}
-				res, err := storeRepo(t, s, l.repo()).ImportOCILayout(ctx, fsys,
-					regstore.ImportOptions{Tags: l.tags, HardLink: l.hardLink, TrustDigests: l.trust})
+				res, err := migrate.ImportOCILayout(ctx, storeRepo(t, s, l.repo()), fsys,
+					migrate.ImportOptions{Tags: l.tags, HardLink: l.hardLink, TrustDigests: l.trust})
 				require.NoError(t, err, "import the %s layout", l.tool)
 				got := map[string]string{}
 				for _, tg := range res.Tags {
@@ -219,7 +220,7 @@ func TestMigrateExport(t *testing.T) {
 	s := openStore(t, src.reg.Root)
 	out := filepath.Join(t.TempDir(), "export")
 	d := mkDir(t, out)
-	stats, err := storeRepo(t, s, migSrcRepo).ExportOCILayout(ctx, d, regstore.ExportOptions{})
+	stats, err := migrate.ExportOCILayout(ctx, storeRepo(t, s, migSrcRepo), d, migrate.ExportOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, 4, stats.Tags)
 
@@ -245,7 +246,7 @@ func TestMigrateExport(t *testing.T) {
 	// know, such as crane's artifactType, so it is not used for the index.)
 	for _, tag := range []string{"docker", "multi"} {
 		one := filepath.Join(t.TempDir(), tag)
-		_, err = storeRepo(t, s, migSrcRepo).ExportOCILayout(ctx, mkDir(t, one), regstore.ExportOptions{Tags: []string{tag}})
+		_, err = migrate.ExportOCILayout(ctx, storeRepo(t, s, migSrcRepo), mkDir(t, one), migrate.ExportOptions{Tags: []string{tag}})
 		require.NoError(t, err)
 		pushed := digestFromCraneOutput(t, mustTool(t, "crane", "push", "--insecure", one, src.reg.Ref("pushed/app:"+tag)))
 		assert.Equal(t, src.d[tag], pushed, "crane push of the exported layout of %s", tag)
@@ -281,7 +282,7 @@ func TestMigrateSkopeoDir(t *testing.T) {
 			assert.Equal(t, src.d[tag], want[tag], "skopeo dir: keeps the manifest")
 		}
 		d := mkDir(t, dir)
-		m, err := storeRepo(t, s, "fromdir/app").ImportSkopeoDir(ctx, d, tag, regstore.ImportOptions{HardLink: true})
+		m, err := migrate.ImportSkopeoDir(ctx, storeRepo(t, s, "fromdir/app"), d, tag, migrate.ImportOptions{HardLink: true})
 		require.NoError(t, err)
 		assert.Equal(t, want[tag], m.Digest().String())
 	}
@@ -382,8 +383,8 @@ func TestMigrateDockerArchive(t *testing.T) {
 	for repo, gz := range map[string]bool{"docker/app": false, "docker/gz": true} {
 		f, err := os.Open(archive)
 		require.NoError(t, err)
-		opts := regstore.ImportOptions{GzipLayers: gz, Tags: map[string]string{"docker/app:v1": "v1"}}
-		res, err := storeRepo(t, s, repo).ImportDockerArchive(context.Background(), f, opts)
+		opts := migrate.ImportOptions{GzipLayers: gz, Tags: map[string]string{"docker/app:v1": "v1"}}
+		res, err := migrate.ImportDockerArchive(context.Background(), storeRepo(t, s, repo), f, opts)
 		f.Close()
 		require.NoError(t, err)
 		require.Len(t, res.Tags, 1)

@@ -21,6 +21,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/internal/treearchive"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
@@ -684,7 +685,7 @@ func parseGCOutput(t *testing.T, out string) gcReport {
 }
 
 // planStrings turns a plan's digests into the report's shape.
-func planStrings(plan *regstore.GCPlan) (blobs []string, links, manifests map[string][]string) {
+func planStrings(plan *gc.Plan) (blobs []string, links, manifests map[string][]string) {
 	conv := func(m map[string][]digest.Digest) map[string][]string {
 		out := map[string][]string{}
 		for k, ds := range m {
@@ -715,12 +716,12 @@ func strs[T ~string](xs []T) []string {
 // registry's on trees the v3 registry wrote: the committed testdata tree
 // and a freshly populated one, with and without --delete-untagged.
 //
-//   - plan: Store.PlanGC (Grace -1: nothing is young) lists exactly the
+//   - plan: Store.gc.Mark (Grace -1: nothing is young) lists exactly the
 //     blobs, layer links and manifests `registry garbage-collect --dry-run`
 //     prints, and marks as many;
-//   - sweep: Store.ApplyGC on one copy and the real garbage-collect on
+//   - sweep: Store.gc.Sweep on one copy and the real garbage-collect on
 //     another leave identical trees;
-//   - after ApplyGC the registry still serves every kept tag, crane validate
+//   - after gc.Sweep the registry still serves every kept tag, crane validate
 //     passes for each, and what was removed is gone.
 func TestGCParity(t *testing.T) {
 	trees := []struct {
@@ -742,8 +743,8 @@ func TestGCParity(t *testing.T) {
 
 				rep := parseGCOutput(t, garbageCollect(t, V3, ours, true, untagged))
 				st := openStore(t, ours)
-				opts := regstore.GCOptions{DeleteUntagged: untagged, Grace: -1}
-				plan, err := st.PlanGC(context.Background(), opts)
+				opts := gc.Options{DeleteUntagged: untagged, Grace: -1}
+				plan, err := gc.Mark(context.Background(), st, opts)
 				require.NoError(t, err)
 				blobs, links, manifests := planStrings(plan)
 				t.Logf("registry: %d marked, %d blobs, layer links %v, manifests %v (tags %v)",
@@ -762,7 +763,7 @@ func TestGCParity(t *testing.T) {
 				assert.NotEmpty(t, links)
 
 				// Sweep: regstore on ours, the registry on theirs.
-				require.NoError(t, st.ApplyGC(context.Background(), plan, opts))
+				require.NoError(t, gc.Sweep(context.Background(), st, plan, opts))
 				garbageCollect(t, V3, theirs, false, untagged)
 				compareTrees(t, theirs, ours)
 
@@ -900,20 +901,20 @@ func populateGCEdges(t *testing.T, reg *Registry) gcEdges {
 }
 
 // TestGCDifferences shows, on a v3-written tree built for it, every
-// difference between Store.PlanGC/ApplyGC and the v3 registry's
+// difference between Store.gc.Mark/gc.Sweep and the v3 registry's
 // garbage-collect, and checks that each is one regstore means to make:
 //
 //   - -m, a repository without tags/ (gc/bydigest): the registry prints
 //     "manifest tags path of repository ... does not exist", sweeps the
 //     manifest's data but leaves its revision link dangling; regstore plans
-//     the revision too (deliberate, in the PlanGC doc);
+//     the revision too (deliberate, in the gc.Mark doc);
 //   - -m, an untagged referrer of a kept manifest (gc/signed): the registry
 //     deletes it, its blobs and links; regstore keeps it (deliberate, in the
-//     PlanGC doc);
+//     gc.Mark doc);
 //   - with or without -m, an unreferenced _layers link in a repository
 //     walked before the one whose manifest uses the blob (gc/early -> the
 //     gc/late layer): the registry removes the link though the blob stays;
-//     regstore removes only links whose blob goes (NOT listed in the PlanGC
+//     regstore removes only links whose blob goes (NOT listed in the gc.Mark
 //     doc comment).
 func TestGCDifferences(t *testing.T) {
 	requireBinary(t, "crane")
@@ -935,8 +936,8 @@ func TestGCDifferences(t *testing.T) {
 			ours, theirs := fresh(), fresh()
 			rep := parseGCOutput(t, garbageCollect(t, V3, ours, true, untagged))
 			st := openStore(t, ours)
-			opts := regstore.GCOptions{DeleteUntagged: untagged, Grace: -1}
-			plan, err := st.PlanGC(context.Background(), opts)
+			opts := gc.Options{DeleteUntagged: untagged, Grace: -1}
+			plan, err := gc.Mark(context.Background(), st, opts)
 			require.NoError(t, err)
 			blobs, links, manifests := planStrings(plan)
 
@@ -963,7 +964,7 @@ func TestGCDifferences(t *testing.T) {
 			assert.Equal(t, wantNoTags, rep.NoTags)
 
 			// Sweep both and list what differs on disk.
-			require.NoError(t, st.ApplyGC(context.Background(), plan, opts))
+			require.NoError(t, gc.Sweep(context.Background(), st, plan, opts))
 			garbageCollect(t, V3, theirs, false, untagged)
 			a, b := snapshotTree(t, ours), snapshotTree(t, theirs)
 			var onlyOurs, onlyTheirs []string

@@ -2,7 +2,7 @@ package interop
 
 // Live soak (issue 10): the real v3 registry serves a tree on loopback and
 // takes pushes and tag moves from crane in a loop, while regstore's garbage
-// collection (PlanGC + ApplyGC, DeleteUntagged) runs again and again on the
+// collection (gc.Mark + gc.Sweep, DeleteUntagged) runs again and again on the
 // same tree through a Dir backend. Afterwards every tag pulls and validates
 // (crane validate --remote downloads every blob and checks digests and
 // diff_ids) and resolves to the digest its last successful push reported.
@@ -56,6 +56,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/stretchr/testify/require"
 )
 
@@ -214,7 +215,7 @@ type soakGC struct {
 	planned int   // blobs the plan listed
 	deleted int   // of those, blobs whose data is gone afterwards
 	bytes   int64 // their size
-	revs    int   // revisions the plan listed (ApplyGC may keep some, re-validated)
+	revs    int   // revisions the plan listed (gc.Sweep may keep some, re-validated)
 	gone    []digest.Digest
 	err     error
 }
@@ -222,10 +223,10 @@ type soakGC struct {
 // soakCollect plans and applies one collection and counts what went.
 func soakCollect(ctx context.Context, s *regstore.Store, grace time.Duration) soakGC {
 	g := soakGC{grace: grace}
-	opts := regstore.GCOptions{DeleteUntagged: true, Grace: grace}
-	plan, err := s.PlanGC(ctx, opts)
+	opts := gc.Options{DeleteUntagged: true, Grace: grace}
+	plan, err := gc.Mark(ctx, s, opts)
 	if err != nil {
-		g.err = fmt.Errorf("PlanGC: %w", err)
+		g.err = fmt.Errorf("gc.Mark: %w", err)
 		return g
 	}
 	g.planned = len(plan.Blobs)
@@ -238,8 +239,8 @@ func soakCollect(ctx context.Context, s *regstore.Store, grace time.Duration) so
 			sizes[d] = fi.Size()
 		}
 	}
-	if err := s.ApplyGC(ctx, plan, opts); err != nil {
-		g.err = fmt.Errorf("ApplyGC: %w", err)
+	if err := gc.Sweep(ctx, s, plan, opts); err != nil {
+		g.err = fmt.Errorf("gc.Sweep: %w", err)
 	}
 	for _, d := range plan.Blobs {
 		if _, err := fs.Stat(s.FS(), s.Layout().BlobData(d)); errors.Is(err, fs.ErrNotExist) {
@@ -304,7 +305,7 @@ func TestSoakLiveGC(t *testing.T) {
 	s, err := regstore.Open(d)
 	require.NoError(t, err)
 	aged := 0
-	old := time.Now().Add(-2 * regstore.DefaultGrace)
+	old := time.Now().Add(-2 * gc.DefaultGrace)
 	require.NoError(t, fs.WalkDir(d, ".", func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() {
 			return err
@@ -312,7 +313,7 @@ func TestSoakLiveGC(t *testing.T) {
 		aged++
 		return d.Chtimes(p, old)
 	}))
-	t.Logf("seed: %d files made %s old", aged, 2*regstore.DefaultGrace)
+	t.Logf("seed: %d files made %s old", aged, 2*gc.DefaultGrace)
 
 	// Pushes, one goroutine per repository, while the collections run here.
 	pushStart := time.Now()
@@ -342,15 +343,15 @@ func TestSoakLiveGC(t *testing.T) {
 		}
 		return g
 	}
-	first := collect(regstore.DefaultGrace)
+	first := collect(gc.DefaultGrace)
 	for _, g := range garbage {
 		if st := headManifest(t, reg.Host, g.repo, g.manifest).Status; st != 404 {
-			t.Errorf("the first collection (grace %s) left the old untagged manifest %s@%s (HEAD %d)", regstore.DefaultGrace, g.repo, g.manifest, st)
+			t.Errorf("the first collection (grace %s) left the old untagged manifest %s@%s (HEAD %d)", gc.DefaultGrace, g.repo, g.manifest, st)
 		}
 	}
 	for _, b := range garbageBlobs {
 		if _, err := fs.Stat(d, s.Layout().BlobData(digest.Digest(b))); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("the first collection (grace %s) left old garbage blob %s (%v)", regstore.DefaultGrace, b, err)
+			t.Errorf("the first collection (grace %s) left old garbage blob %s (%v)", gc.DefaultGrace, b, err)
 		}
 	}
 loop:
@@ -478,7 +479,7 @@ loop:
 		rotations += goneAt[digest.Digest(b)]
 	}
 	if first.deleted == 0 {
-		t.Errorf("the first collection (grace %s) deleted nothing: the seed garbage was not collected", regstore.DefaultGrace)
+		t.Errorf("the first collection (grace %s) deleted nothing: the seed garbage was not collected", gc.DefaultGrace)
 	}
 	if deleted-first.deleted == 0 {
 		t.Errorf("no collection with the %s window deleted anything: the soak did not exercise deletion", grace)
@@ -488,6 +489,6 @@ loop:
 	}
 	t.Logf("SOAK %s: %d pushes (%d failed), longest push %s (grace %s); %d GC rounds (%d while pushing; the first, grace %s, deleted %d blobs), "+
 		"%d revisions planned and %d blobs (%d bytes) deleted in all (%d of them pushed again after; the %d rotating layers collected %d times), the last round %d; %d tags verified, %d distinct pushes survived; %d broken pulls; %d removable leftovers; took %s",
-		soak, len(pushes), failed, longest.Round(time.Millisecond), grace, len(rounds), duringRounds, regstore.DefaultGrace, first.deleted,
+		soak, len(pushes), failed, longest.Round(time.Millisecond), grace, len(rounds), duringRounds, gc.DefaultGrace, first.deleted,
 		revs, deleted, bytes, revived, len(rotating), rotations, last.deleted, verified, len(survived), broken, st.leftovers, time.Since(start).Round(time.Millisecond))
 }

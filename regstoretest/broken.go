@@ -5,7 +5,7 @@ package regstoretest
 // layout by hand), writing straight through the store's backend
 // (s.FS().(regstore.WriteFS)) at paths from s.Layout(), never through the
 // regstore API, which refuses to make such states. Each documents what
-// [regstore.Store.Check] then reports, so tests of checking and repairing
+// [check.Problems] then reports, so tests of checking and repairing
 // tools can say exactly what they expect.
 //
 // Functions that act on a link take the repository and a ref: a tag names
@@ -365,7 +365,7 @@ func UnknownFile(s *regstore.Store, rel string, content []byte) error {
 // InterruptedGC leaves what a garbage collection killed while sweeping
 // leaves: the data of blob d moved aside (blobs/.../data.gc) and the
 // journal naming it (_gc/aside below the layout root). Check reports
-// gc-interrupted for both; the next [regstore.Store.ApplyGC] puts the data
+// gc-interrupted for both; the next [gc.Sweep] puts the data
 // back before it sweeps.
 func InterruptedGC(s *regstore.Store, d digest.Digest) error {
 	if err := regstore.ValidateDigest(d); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -278,7 +279,7 @@ func ExampleNewlineLink() {
 		fmt.Println(err)
 		return
 	}
-	for p, err := range s.Check(context.Background(), regstore.CheckOptions{}) {
+	for p, err := range check.Problems(context.Background(), s, check.Options{}) {
 		if err != nil {
 			fmt.Println(err)
 			return

@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -221,14 +222,14 @@ func TestGeneratePlanGC(t *testing.T) {
 	s, _, st := generate(t, smallTree)
 	ctx := context.Background()
 
-	plan, err := s.PlanGC(ctx, regstore.GCOptions{Grace: -1})
+	plan, err := gc.Mark(ctx, s, gc.Options{Grace: -1})
 	require.NoError(t, err)
 	assert.Empty(t, plan.Blobs)
 	assert.Empty(t, plan.LayerLinks)
 	assert.Empty(t, plan.Manifests)
 	assert.Equal(t, st.Blobs, plan.Marked)
 
-	plan, err = s.PlanGC(ctx, regstore.GCOptions{Grace: -1, DeleteUntagged: true})
+	plan, err = gc.Mark(ctx, s, gc.Options{Grace: -1, DeleteUntagged: true})
 	require.NoError(t, err)
 	assert.Equal(t, st.Untagged, plan.Manifests)
 

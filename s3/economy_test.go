@@ -10,12 +10,13 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // TestRequestEconomy counts the S3 requests of a garbage-collection dry run
-// over the generated tree: regstore's PlanGC (counted by the SDK
+// over the generated tree: regstore's gc.Mark (counted by the SDK
 // middleware, and checked against a counting proxy) against the v3.1.2
 // registry's garbage-collect --dry-run through the same proxy. Both must
 // find the same blobs to delete.
@@ -29,8 +30,8 @@ func TestRequestEconomy(t *testing.T) {
 
 	type run struct {
 		name  string
-		opts  regstore.GCOptions
-		plan  *regstore.GCPlan
+		opts  gc.Options
+		plan  *gc.Plan
 		reqs  int64
 		wall  time.Duration
 		byOp  string
@@ -38,13 +39,13 @@ func TestRequestEconomy(t *testing.T) {
 	}
 	var runs []*run
 	for _, r := range []*run{
-		{name: "regstore PlanGC, default grace (1h)", opts: regstore.GCOptions{}},
-		{name: "regstore PlanGC, grace off", opts: regstore.GCOptions{Grace: -1}},
+		{name: "regstore gc.Mark, default grace (1h)", opts: gc.Options{}},
+		{name: "regstore gc.Mark, grace off", opts: gc.Options{Grace: -1}},
 	} {
 		proxy.Reset()
 		f.Stats().Reset()
 		start := time.Now()
-		plan, err := s.PlanGC(context.Background(), r.opts)
+		plan, err := gc.Mark(context.Background(), s, r.opts)
 		r.wall = time.Since(start)
 		require.NoError(t, err, r.name)
 		r.plan, r.reqs, r.byOp, r.proxy = plan, f.Stats().Total(), f.Stats().String(), proxy.Snapshot()

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/regstoretest"
 	regs3 "github.com/regstore/regstore/s3"
 	"github.com/stretchr/testify/assert"
@@ -174,7 +176,7 @@ func (g *genTree) stores(t testing.TB) (disk, onS3 *regstore.Store, f *regs3.FS)
 	return disk, onS3, f
 }
 
-// TestGCPlanSameOnS3AndDisk: PlanGC on the tree in the bucket equals PlanGC
+// TestGCPlanSameOnS3AndDisk: gc.Mark on the tree in the bucket equals gc.Mark
 // on the same tree on disk, with and without DeleteUntagged.
 func TestGCPlanSameOnS3AndDisk(t *testing.T) {
 	g := generated(t)
@@ -183,12 +185,12 @@ func TestGCPlanSameOnS3AndDisk(t *testing.T) {
 	disk, onS3, _ := g.stores(t)
 	now := time.Now()
 	for _, untagged := range []bool{false, true} {
-		opts := regstore.GCOptions{Grace: -1, DeleteUntagged: untagged, Now: func() time.Time { return now }}
-		want, err := disk.PlanGC(context.Background(), opts)
+		opts := gc.Options{Grace: -1, DeleteUntagged: untagged, Now: func() time.Time { return now }}
+		want, err := gc.Mark(context.Background(), disk, opts)
 		require.NoError(t, err)
-		got, err := onS3.PlanGC(context.Background(), opts)
+		got, err := gc.Mark(context.Background(), onS3, opts)
 		require.NoError(t, err)
-		assert.Equal(t, want, got, "PlanGC(DeleteUntagged=%v) on S3 and on disk", untagged)
+		assert.Equal(t, want, got, "gc.Mark(DeleteUntagged=%v) on S3 and on disk", untagged)
 		assert.NotEmpty(t, got.Blobs, "the plan removes something")
 		t.Logf("DeleteUntagged=%v: %d blobs (%d bytes), %d repos with layer links, %d repos with manifests to remove, %d marked",
 			untagged, len(got.Blobs), got.Bytes, len(got.LayerLinks), len(got.Manifests), got.Marked)
@@ -204,7 +206,7 @@ func TestCheckSameOnS3AndDisk(t *testing.T) {
 	now := time.Now()
 	collect := func(s *regstore.Store) []string {
 		var out []string
-		for p, err := range s.Check(context.Background(), regstore.CheckOptions{Now: func() time.Time { return now }}) {
+		for p, err := range check.Problems(context.Background(), s, check.Options{Now: func() time.Time { return now }}) {
 			require.NoError(t, err)
 			out = append(out, string(p.Kind)+" "+p.Path+" "+p.Message)
 		}

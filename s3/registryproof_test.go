@@ -14,6 +14,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -185,7 +186,7 @@ func TestRegstoreReadsRegistryTree(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 7, checked, "tags checked")
-	for p, err := range s.Check(context.Background(), regstore.CheckOptions{}) {
+	for p, err := range check.Problems(context.Background(), s, check.Options{}) {
 		require.NoError(t, err)
 		assert.Fail(t, "Check found a problem", "%s", p)
 	}

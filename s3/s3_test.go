@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
 	"github.com/regstore/regstore/internal/backendtest"
 	regs3 "github.com/regstore/regstore/s3"
 	"github.com/stretchr/testify/assert"
@@ -397,8 +398,8 @@ func TestStoreRoundTrip(t *testing.T) {
 	_, err = tg.Resolve()
 	require.NoError(t, err, "v1-rc survives deleting v1")
 
-	var problems []regstore.Problem
-	for p, err := range s.Check(context.Background(), regstore.CheckOptions{}) {
+	var problems []check.Problem
+	for p, err := range check.Problems(context.Background(), s, check.Options{}) {
 		require.NoError(t, err)
 		problems = append(problems, p)
 	}

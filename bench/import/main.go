@@ -5,7 +5,7 @@
 //	    layers (gzip-stored), tagged img0, img1, ...
 //	import -layout DIR -root DIR [-repo NAME -hardlink -trust -workers N]
 //	    imports the layout into the registry tree at -root with
-//	    Repository.ImportOCILayout and prints the time it took, the
+//	    migrate.ImportOCILayout and prints the time it took, the
 //	    statistics and the tags' digests as JSON.
 //	import -freeport
 //	    prints a free TCP port on 127.0.0.1.
@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/migrate"
 )
 
 func main() {
@@ -71,7 +72,7 @@ func main() {
 	case *gen != "":
 		err = generate(*gen, *images, *layers, *layerSize, *seed)
 	case *layout != "" && *root != "":
-		err = importLayout(*layout, *root, *repo, regstore.ImportOptions{HardLink: *hardLink, TrustDigests: *trust, Workers: *workers})
+		err = importLayout(*layout, *root, *repo, migrate.ImportOptions{HardLink: *hardLink, TrustDigests: *trust, Workers: *workers})
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -222,7 +223,7 @@ func generate(dir string, images, layers, layerSize int, seed uint64) error {
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"images": images, "layers": images * layers, "layer_bytes": total})
 }
 
-func importLayout(layout, root, repo string, opts regstore.ImportOptions) error {
+func importLayout(layout, root, repo string, opts migrate.ImportOptions) error {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
@@ -245,7 +246,7 @@ func importLayout(layout, root, repo string, opts regstore.ImportOptions) error 
 		return err
 	}
 	start := time.Now()
-	res, err := r.ImportOCILayout(context.Background(), src, opts)
+	res, err := migrate.ImportOCILayout(context.Background(), r, src, opts)
 	if err != nil {
 		return err
 	}

@@ -10,23 +10,24 @@ import (
 	"strings"
 
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
 )
 
-// problemKinds are every kind Store.Check reports, for --ignore.
-var problemKinds = []regstore.ProblemKind{
-	regstore.BlobCorrupt, regstore.BlobMissing, regstore.BlobOrphan, regstore.LinkEmpty,
-	regstore.LinkTrailingBytes, regstore.LinkUnknownAlg, regstore.LinkUnparsable, regstore.TagNotInIndex,
-	regstore.TagUnresolvable, regstore.ManifestInvalid, regstore.ManifestTooLarge, regstore.ReferenceMissing,
-	regstore.ReferenceUnlinked, regstore.UploadStale, regstore.UploadMalformed, regstore.TempFileLeft,
-	regstore.UnknownFileInTree, regstore.GCInterrupted,
+// problemKinds are every kind check.Problems reports, for --ignore.
+var problemKinds = []check.ProblemKind{
+	check.BlobCorrupt, check.BlobMissing, check.BlobOrphan, check.LinkEmpty,
+	check.LinkTrailingBytes, check.LinkUnknownAlg, check.LinkUnparsable, check.TagNotInIndex,
+	check.TagUnresolvable, check.ManifestInvalid, check.ManifestTooLarge, check.ReferenceMissing,
+	check.ReferenceUnlinked, check.UploadStale, check.UploadMalformed, check.TempFileLeft,
+	check.UnknownFileInTree, check.GCInterrupted,
 }
 
 // repairNames maps the --repair actions to what they turn on.
-var repairNames = map[string]func(*regstore.RepairOptions){
-	"remove-dangling-links": func(o *regstore.RepairOptions) { o.RemoveDanglingLinks = true },
-	"restore-tag-index":     func(o *regstore.RepairOptions) { o.RestoreTagIndex = true },
-	"quarantine":            func(o *regstore.RepairOptions) { o.Quarantine = true },
-	"relink":                func(o *regstore.RepairOptions) { o.Relink = true },
+var repairNames = map[string]func(*check.RepairOptions){
+	"remove-dangling-links": func(o *check.RepairOptions) { o.RemoveDanglingLinks = true },
+	"restore-tag-index":     func(o *check.RepairOptions) { o.RestoreTagIndex = true },
+	"quarantine":            func(o *check.RepairOptions) { o.Quarantine = true },
+	"relink":                func(o *check.RepairOptions) { o.Relink = true },
 }
 
 var checkCommand = &command{
@@ -91,7 +92,7 @@ the second check found). clean is true exactly when the exit status is 0.`,
 			if *workers < 1 {
 				return usagef("--workers must be at least 1")
 			}
-			var ropts regstore.RepairOptions
+			var ropts check.RepairOptions
 			for _, name := range repairs {
 				if name == "all" {
 					for _, on := range repairNames {
@@ -105,12 +106,12 @@ the second check found). clean is true exactly when the exit status is 0.`,
 				}
 				on(&ropts)
 			}
-			ignored := map[regstore.ProblemKind]bool{}
+			ignored := map[check.ProblemKind]bool{}
 			for _, k := range ignore {
-				if !slices.Contains(problemKinds, regstore.ProblemKind(k)) {
+				if !slices.Contains(problemKinds, check.ProblemKind(k)) {
 					return usagef("unknown problem kind %q (want one of %s)", k, kindList())
 				}
-				ignored[regstore.ProblemKind(k)] = true
+				ignored[check.ProblemKind(k)] = true
 			}
 			if *dryRun && len(repairs) == 0 {
 				return usagef("--dry-run needs --repair")
@@ -122,19 +123,19 @@ the second check found). clean is true exactly when the exit status is 0.`,
 				return err
 			}
 			defer closeStore()
-			copts := regstore.CheckOptions{LinksOnly: *linksOnly, Workers: *workers}
+			copts := check.Options{LinksOnly: *linksOnly, Workers: *workers}
 
-			out := checkOutput{Problems: []regstore.Problem{}}
-			out.Problems, err = check(ctx, s, copts, ignored, inv.progress, "checking")
+			out := checkOutput{Problems: []check.Problem{}}
+			out.Problems, err = runCheckOnce(ctx, s, copts, ignored, inv.progress, "checking")
 			if err != nil {
 				return err
 			}
 			out.Clean = len(out.Problems) == 0
 			if repairing && len(out.Problems) > 0 {
 				inv.progress.set("repairing %d problems", len(out.Problems))
-				repairs, err := s.Repair(ctx, out.Problems, ropts)
+				repairs, err := check.Repair(ctx, s, out.Problems, ropts)
 				if repairs == nil {
-					repairs = []regstore.RepairAction{}
+					repairs = []check.RepairAction{}
 				}
 				out.Repairs = &repairs
 				if err != nil {
@@ -142,7 +143,7 @@ the second check found). clean is true exactly when the exit status is 0.`,
 					return err
 				}
 				if !*dryRun {
-					remaining, err := check(ctx, s, copts, ignored, inv.progress, "checking again")
+					remaining, err := runCheckOnce(ctx, s, copts, ignored, inv.progress, "checking again")
 					if err != nil {
 						return err
 					}
@@ -150,9 +151,9 @@ the second check found). clean is true exactly when the exit status is 0.`,
 					out.Clean = len(remaining) == 0
 				}
 			} else if repairing {
-				out.Repairs = &[]regstore.RepairAction{}
+				out.Repairs = &[]check.RepairAction{}
 				if !*dryRun {
-					out.Remaining = &[]regstore.Problem{}
+					out.Remaining = &[]check.Problem{}
 				}
 			}
 			if *asJSON {
@@ -170,18 +171,18 @@ the second check found). clean is true exactly when the exit status is 0.`,
 
 // checkOutput is check's JSON output.
 type checkOutput struct {
-	Problems  []regstore.Problem       `json:"problems"`
-	Repairs   *[]regstore.RepairAction `json:"repairs,omitempty"`
-	Remaining *[]regstore.Problem      `json:"remaining,omitempty"`
-	Clean     bool                     `json:"clean"`
+	Problems  []check.Problem       `json:"problems"`
+	Repairs   *[]check.RepairAction `json:"repairs,omitempty"`
+	Remaining *[]check.Problem      `json:"remaining,omitempty"`
+	Clean     bool                  `json:"clean"`
 }
 
-// check runs Store.Check to its end and returns the problems that count.
-func check(ctx context.Context, s *regstore.Store, opts regstore.CheckOptions, ignored map[regstore.ProblemKind]bool,
-	p *progress, what string) ([]regstore.Problem, error) {
-	problems := []regstore.Problem{}
+// check runs check.Problems to its end and returns the problems that count.
+func runCheckOnce(ctx context.Context, s *regstore.Store, opts check.Options, ignored map[check.ProblemKind]bool,
+	p *progress, what string) ([]check.Problem, error) {
+	problems := []check.Problem{}
 	p.set("%s: no problems so far", what)
-	for pr, err := range s.Check(ctx, opts) {
+	for pr, err := range check.Problems(ctx, s, opts) {
 		if err != nil {
 			return nil, err
 		}
@@ -235,15 +236,15 @@ func printCheck(w io.Writer, out *checkOutput, linksOnly, dryRun bool) error {
 	return ew.err
 }
 
-func printProblems(ew *errWriter, problems []regstore.Problem) {
+func printProblems(ew *errWriter, problems []check.Problem) {
 	for _, p := range problems {
 		ew.printf("%s: %s\n    %s\n", p.Kind, p.Message, p.Path)
 	}
 }
 
 // countKinds says "3 problems: 1 blob-missing, 2 temp-file".
-func countKinds(problems []regstore.Problem) string {
-	n := map[regstore.ProblemKind]int{}
+func countKinds(problems []check.Problem) string {
+	n := map[check.ProblemKind]int{}
 	for _, p := range problems {
 		n[p.Kind]++
 	}

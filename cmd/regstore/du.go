@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/usage"
 )
 
 var duCommand = &command{
@@ -49,16 +50,16 @@ order, tags sorted; a tag that does not resolve has no digest and counts 0.`,
 				return err
 			}
 			defer closeStore()
-			u, err := s.Usage(ctx)
+			u, err := usage.Measure(ctx, s)
 			if err != nil {
 				return err
 			}
 			if names := inv.args[1:]; len(names) > 0 {
-				byName := map[string]regstore.RepositoryUsage{}
+				byName := map[string]usage.Repository{}
 				for _, ru := range u.Repositories {
 					byName[ru.Name] = ru
 				}
-				u.Repositories = []regstore.RepositoryUsage{}
+				u.Repositories = []usage.Repository{}
 				for _, name := range names {
 					ru, ok := byName[name]
 					if !ok {
@@ -72,7 +73,7 @@ order, tags sorted; a tag that does not resolve has no digest and counts 0.`,
 			}
 			for i := range u.Repositories {
 				if u.Repositories[i].Tags == nil {
-					u.Repositories[i].Tags = []regstore.TagUsage{}
+					u.Repositories[i].Tags = []usage.Tag{}
 				}
 			}
 			if *asJSON {
@@ -83,7 +84,7 @@ order, tags sorted; a tag that does not resolve has no digest and counts 0.`,
 	},
 }
 
-func printUsage(w io.Writer, u *regstore.Usage) error {
+func printUsage(w io.Writer, u *usage.Report) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
 	ew := &errWriter{w: tw}
 	ew.printf("REFERENCED\tUNIQUE\tSHARED\tFREED BY DELETE\tUPLOADS\t  REPOSITORY / TAG\n")

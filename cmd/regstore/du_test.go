@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/regstore/regstore/regstoretest"
+	"github.com/regstore/regstore/usage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -16,7 +17,7 @@ import (
 func TestDuJSON(t *testing.T) {
 	tr := buildTree(t)
 	require.NoError(t, regstoretest.HalfWrittenUpload(tr.root, "team/app", "5b3a1c2d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", time.Now()))
-	want, err := tr.root.Usage(context.Background())
+	want, err := usage.Measure(context.Background(), tr.root)
 	require.NoError(t, err)
 
 	got := runJSON(t, 0, "du", "--json", tr.dir)

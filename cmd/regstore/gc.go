@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 )
 
 var gcCommand = &command{
@@ -47,7 +47,7 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 		dryRun := fset.Bool("dry-run", false, "only print what would be removed")
 		untagged := fset.Bool("delete-untagged", false, "also remove manifests no tag points at")
 		dropOrphans := fset.Bool("drop-orphan-referrers", false, "with --delete-untagged, also remove untagged referrers whose subject\nis not in their repository")
-		grace := fset.Duration("grace", regstore.DefaultGrace, "keep everything modified within this `duration` before the start;\na negative value turns the window off (only when nothing writes to the tree)")
+		grace := fset.Duration("grace", gc.DefaultGrace, "keep everything modified within this `duration` before the start;\na negative value turns the window off (only when nothing writes to the tree)")
 		workers := fset.Int("workers", 4, "repositories marked and files removed at once")
 		exitCode := fset.Bool("exit-code", false, "exit with status 1 when the plan removes anything")
 		asJSON := fset.Bool("json", false, "print the plan as JSON")
@@ -66,9 +66,9 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 				return err
 			}
 			defer closeStore()
-			opts := regstore.GCOptions{DeleteUntagged: *untagged, DropOrphanReferrers: *dropOrphans,
+			opts := gc.Options{DeleteUntagged: *untagged, DropOrphanReferrers: *dropOrphans,
 				Grace: *grace, Workers: *workers}
-			opts.Progress = func(p regstore.GCProgress) {
+			opts.Progress = func(p gc.Progress) {
 				switch p.Phase {
 				case "mark":
 					inv.progress.set("marking: %d repositories", p.Repositories)
@@ -77,13 +77,13 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 				}
 			}
 			inv.progress.set("marking")
-			plan, err := s.PlanGC(ctx, opts)
+			plan, err := gc.Mark(ctx, s, opts)
 			if err != nil {
 				return err
 			}
 			if !*dryRun {
 				inv.progress.set("sweeping")
-				if err := s.ApplyGC(ctx, plan, opts); err != nil {
+				if err := gc.Sweep(ctx, s, plan, opts); err != nil {
 					return err
 				}
 			}
@@ -99,7 +99,7 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 			}
 			if *asJSON {
 				err = writeJSON(inv.stdout, struct {
-					*regstore.GCPlan
+					*gc.Plan
 					DryRun bool `json:"dryRun"`
 				}{plan, *dryRun})
 			} else {
@@ -113,7 +113,7 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 	},
 }
 
-func printPlan(w io.Writer, plan *regstore.GCPlan, dryRun bool) error {
+func printPlan(w io.Writer, plan *gc.Plan, dryRun bool) error {
 	ew := &errWriter{w: w}
 	verb := "removed"
 	if dryRun {

@@ -72,7 +72,7 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `regstore operates on a Distribution registry's storage tree directly.
+const usageText = `regstore operates on a Distribution registry's storage tree directly.
 
 Usage:
   regstore inspect [--json] ROOT
@@ -152,7 +152,7 @@ func init() {
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText)
 		return exitError
 	}
 	name, args := args[0], args[1:]
@@ -165,15 +165,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				printCommandUsage(stdout, c, fset)
 				return exitOK
 			}
-			fmt.Fprintf(stderr, "regstore: unknown command %q\n\n%s", args[0], usage)
+			fmt.Fprintf(stderr, "regstore: unknown command %q\n\n%s", args[0], usageText)
 			return exitError
 		}
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText)
 		return exitOK
 	}
 	c := lookup(name)
 	if c == nil {
-		fmt.Fprintf(stderr, "regstore: unknown command %q\n\n%s", name, usage)
+		fmt.Fprintf(stderr, "regstore: unknown command %q\n\n%s", name, usageText)
 		return exitError
 	}
 	return c.run(ctx, args, stdout, stderr)

@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/migrate"
 )
 
 // statsHelp documents the "stats" member of the migration commands' JSON.
@@ -27,7 +28,7 @@ verified while written), blobsLinked/bytesLinked hard-linked, and
 blobsSkipped/bytesSkipped already present in the target. repositories counts
 the repositories copied completely (copy only).`
 
-// statsJSON is regstore.CopyStats with stable JSON names.
+// statsJSON is migrate.CopyStats with stable JSON names.
 type statsJSON struct {
 	Repositories     int   `json:"repositories"`
 	TotalBlobs       int   `json:"totalBlobs"`
@@ -43,7 +44,7 @@ type statsJSON struct {
 	Tags             int   `json:"tags"`
 }
 
-func toStatsJSON(s regstore.CopyStats) statsJSON {
+func toStatsJSON(s migrate.CopyStats) statsJSON {
 	return statsJSON{s.Repositories, s.TotalBlobs, s.TotalBytes, s.Blobs, s.Bytes, s.BlobsLinked, s.BytesLinked,
 		s.BlobsSkipped, s.BytesSkipped, s.Manifests, s.ManifestsSkipped, s.Tags}
 }
@@ -52,10 +53,10 @@ func toStatsJSON(s regstore.CopyStats) statsJSON {
 // totals (ImportSkopeoDir returns none).
 type copyProgress struct {
 	p    *progress
-	last regstore.CopyStats
+	last migrate.CopyStats
 }
 
-func (c *copyProgress) update(s regstore.CopyStats) {
+func (c *copyProgress) update(s migrate.CopyStats) {
 	c.last = s // calls come from one goroutine at a time
 	done := s.Blobs + s.BlobsLinked + s.BlobsSkipped
 	doneBytes := s.Bytes + s.BytesLinked + s.BytesSkipped
@@ -63,7 +64,7 @@ func (c *copyProgress) update(s regstore.CopyStats) {
 		shortBytes(doneBytes), shortBytes(s.TotalBytes), s.Manifests+s.ManifestsSkipped, s.Tags)
 }
 
-func printStats(ew *errWriter, s regstore.CopyStats) {
+func printStats(ew *errWriter, s migrate.CopyStats) {
 	ew.printf("blobs: %d copied (%s), %d hard-linked (%s), %d already there (%s)\n",
 		s.Blobs, shortBytes(s.Bytes), s.BlobsLinked, shortBytes(s.BytesLinked), s.BlobsSkipped, shortBytes(s.BytesSkipped))
 	ew.printf("manifests: %d written, %d already there; tags: %d set\n", s.Manifests, s.ManifestsSkipped, s.Tags)
@@ -129,7 +130,7 @@ digest or on the command line); skipped the source's names that set no tag
 `
 
 // reportImport prints what an import did, as JSON or for a human.
-func reportImport(inv *invocation, repo string, res *regstore.ImportResult, asJSON bool) error {
+func reportImport(inv *invocation, repo string, res *migrate.ImportResult, asJSON bool) error {
 	out := newImportOutput(repo, res)
 	if asJSON {
 		return writeJSON(inv.stdout, out)
@@ -137,7 +138,7 @@ func reportImport(inv *invocation, repo string, res *regstore.ImportResult, asJS
 	return printImport(inv.stdout, &out, res.Stats)
 }
 
-func newImportOutput(repo string, res *regstore.ImportResult) importOutput {
+func newImportOutput(repo string, res *migrate.ImportResult) importOutput {
 	out := importOutput{Repository: repo, Manifests: []v1.Descriptor{}, Tags: []importedTag{}, Skipped: []string{},
 		Stats: toStatsJSON(res.Stats)}
 	out.Manifests = append(out.Manifests, res.Manifests...)
@@ -148,7 +149,7 @@ func newImportOutput(repo string, res *regstore.ImportResult) importOutput {
 	return out
 }
 
-func printImport(w io.Writer, out *importOutput, stats regstore.CopyStats) error {
+func printImport(w io.Writer, out *importOutput, stats migrate.CopyStats) error {
 	ew := &errWriter{w: w}
 	ew.printf("imported %d manifests into %s\n", len(out.Manifests), out.Repository)
 	for _, m := range out.Manifests {
@@ -219,13 +220,13 @@ func onlyImageKey(dir string) (string, error) {
 	}
 	var idx v1.Index
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return "", fmt.Errorf("%s: %w: %v", filepath.Join(dir, "index.json"), regstore.ErrInvalidSource, err)
+		return "", fmt.Errorf("%s: %w: %v", filepath.Join(dir, "index.json"), migrate.ErrInvalidSource, err)
 	}
 	var named []string
 	for _, m := range idx.Manifests {
-		name := m.Annotations[regstore.AnnotationContainerdImageName]
+		name := m.Annotations[migrate.AnnotationContainerdImageName]
 		if name == "" {
-			name = m.Annotations[regstore.AnnotationRefName]
+			name = m.Annotations[migrate.AnnotationRefName]
 		}
 		if name != "" {
 			named = append(named, name)
@@ -298,7 +299,7 @@ the layout's only image.
 			}
 			cp := &copyProgress{p: inv.progress}
 			inv.progress.set("reading %s", dir)
-			res, err := r.ImportOCILayout(ctx, src, regstore.ImportOptions{Tags: mapping, HardLink: *tf.hardLink,
+			res, err := migrate.ImportOCILayout(ctx, r, src, migrate.ImportOptions{Tags: mapping, HardLink: *tf.hardLink,
 				TrustDigests: *tf.trust, Workers: *tf.workers, Progress: cp.update})
 			if err != nil {
 				return err
@@ -384,7 +385,7 @@ archive's names (such as "alpine:3.20").
 			}
 			cp := &copyProgress{p: inv.progress}
 			inv.progress.set("reading %s", file)
-			res, err := r.ImportDockerArchive(ctx, archive, regstore.ImportOptions{Tags: mapping, GzipLayers: *gzipLayers,
+			res, err := migrate.ImportDockerArchive(ctx, r, archive, migrate.ImportOptions{Tags: mapping, GzipLayers: *gzipLayers,
 				Workers: *tf.workers, Progress: cp.update})
 			if err != nil {
 				return err
@@ -435,14 +436,14 @@ does.
 			}
 			cp := &copyProgress{p: inv.progress}
 			inv.progress.set("reading %s", dir)
-			m, err := r.ImportSkopeoDir(ctx, src, ref.tag, regstore.ImportOptions{HardLink: *tf.hardLink,
+			m, err := migrate.ImportSkopeoDir(ctx, r, src, ref.tag, migrate.ImportOptions{HardLink: *tf.hardLink,
 				TrustDigests: *tf.trust, Workers: *tf.workers, Progress: cp.update})
 			if err != nil {
 				return err
 			}
-			res := &regstore.ImportResult{Manifests: []v1.Descriptor{m.Descriptor()}, Stats: cp.last}
+			res := &migrate.ImportResult{Manifests: []v1.Descriptor{m.Descriptor()}, Stats: cp.last}
 			if ref.tag != "" {
-				res.Tags = []regstore.ImportedTag{{Tag: ref.tag, Digest: m.Digest()}}
+				res.Tags = []migrate.ImportedTag{{Tag: ref.tag, Digest: m.Digest()}}
 			}
 			return reportImport(inv, ref.repo, res, *tf.asJSON)
 		}
@@ -522,7 +523,7 @@ unnamed entries, such as referrers).
 			if len(tags) > 0 {
 				only = tags
 			}
-			stats, err := r.ExportOCILayout(ctx, dst, regstore.ExportOptions{Tags: only, Untagged: *untagged,
+			stats, err := migrate.ExportOCILayout(ctx, r, dst, migrate.ExportOptions{Tags: only, Untagged: *untagged,
 				HardLink: *tf.hardLink, TrustDigests: *tf.trust, Workers: *tf.workers, Progress: cp.update})
 			if err != nil {
 				return err
@@ -538,7 +539,7 @@ unnamed entries, such as referrers).
 			}
 			for _, m := range idx.Manifests {
 				out.Manifests = append(out.Manifests, exportedEntry{MediaType: m.MediaType, Digest: m.Digest, Size: m.Size,
-					RefName: m.Annotations[regstore.AnnotationRefName]})
+					RefName: m.Annotations[migrate.AnnotationRefName]})
 			}
 			if *tf.asJSON {
 				return writeJSON(inv.stdout, out)
@@ -609,7 +610,7 @@ With --json, prints one object:
 			if err := tf.check(); err != nil {
 				return err
 			}
-			opts := regstore.CopyOptions{HardLink: *tf.hardLink, TrustDigests: *tf.trust, Workers: *tf.workers}
+			opts := migrate.CopyOptions{HardLink: *tf.hardLink, TrustDigests: *tf.trust, Workers: *tf.workers}
 			for _, r := range repos {
 				if err := regstore.ValidateName(r); err != nil {
 					return usagef("--repo %s: %v", r, err)
@@ -646,7 +647,7 @@ With --json, prints one object:
 			cp := &copyProgress{p: inv.progress}
 			inv.progress.set("planning")
 			opts.Progress = cp.update
-			stats, err := regstore.Copy(ctx, dst, src, opts)
+			stats, err := migrate.Copy(ctx, dst, src, opts)
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/migrate"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -32,7 +33,7 @@ func indexEntries(t *testing.T, dir string) map[string]string {
 	require.NoError(t, json.Unmarshal(b, &idx))
 	out := map[string]string{}
 	for _, m := range idx.Manifests {
-		name := m.Annotations[regstore.AnnotationRefName]
+		name := m.Annotations[migrate.AnnotationRefName]
 		if name == "" {
 			name = "@" + m.Digest
 		}

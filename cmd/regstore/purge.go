@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 )
 
 var purgeCommand = &command{
@@ -41,7 +41,7 @@ startedAt is left out when the session has no readable startedat.`,
 				return err
 			}
 			defer closeStore()
-			purged, err := s.PurgeUploads(ctx, regstore.PurgeOptions{OlderThan: *olderThan, DryRun: *dryRun})
+			purged, err := gc.PurgeUploads(ctx, s, gc.PurgeOptions{OlderThan: *olderThan, DryRun: *dryRun})
 			out := purgeOutput{Uploads: []uploadJSON{}, OlderThan: olderThan.String(), DryRun: *dryRun}
 			for _, u := range purged {
 				uj := uploadJSON{Repository: u.Repository.Name(), ID: u.ID, Path: u.Path(), ModTime: u.ModTime, Size: u.Size}

@@ -11,6 +11,8 @@ import (
 	"os"
 
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/regstoretest"
 )
 
@@ -73,18 +75,18 @@ func run(dir string) error {
 		return err
 	}
 	ctx := context.Background()
-	opts := regstore.GCOptions{DeleteUntagged: true, Grace: -1}
-	plan, err := store.PlanGC(ctx, opts)
+	opts := gc.Options{DeleteUntagged: true, Grace: -1}
+	plan, err := gc.Mark(ctx, store, opts)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("\nafter untagging team/app:v1, gc frees %d bytes: %d blobs, %d manifests\n",
 		plan.Bytes, len(plan.Blobs), len(plan.Manifests["team/app"]))
-	if err := store.ApplyGC(ctx, plan, opts); err != nil {
+	if err := gc.Sweep(ctx, store, plan, opts); err != nil {
 		return err
 	}
 	problems := 0
-	for p, err := range store.Check(ctx, regstore.CheckOptions{}) {
+	for p, err := range check.Problems(ctx, store, check.Options{}) {
 		if err != nil {
 			return err
 		}

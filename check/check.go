@@ -1,4 +1,4 @@
-package regstore
+package check
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/internal/workers"
 )
 
 // ProblemKind names a kind of damage the integrity check finds. The names
@@ -37,11 +39,11 @@ const (
 	UploadStale       ProblemKind = "upload-stale"       // an upload older than the stale age
 	UploadMalformed   ProblemKind = "upload-malformed"   // an upload whose startedat is missing or unreadable
 	TempFileLeft      ProblemKind = "temp-file"          // a *.tmp left by an interrupted write
-	GCInterrupted     ProblemKind = "gc-interrupted"     // blob data an interrupted ApplyGC moved aside, or its journal
+	GCInterrupted     ProblemKind = "gc-interrupted"     // blob data an interrupted gc.Sweep moved aside, or its journal
 	UnknownFileInTree ProblemKind = "unknown-file"       // a file that is no part of the layout
 )
 
-// Problem is one finding of [Store.Check].
+// Problem is one finding of [Problems].
 type Problem struct {
 	Kind       ProblemKind   `json:"kind"`
 	Path       string        `json:"path"`
@@ -56,8 +58,8 @@ type Problem struct {
 // String is the problem's sentence.
 func (p Problem) String() string { return p.Message }
 
-// CheckOptions configures [Store.Check].
-type CheckOptions struct {
+// Options configures [Problems].
+type Options struct {
 	// LinksOnly skips re-hashing blob data: a fast pass over the
 	// structure only.
 	LinksOnly bool
@@ -86,7 +88,8 @@ type checkState struct {
 // workers. It changes nothing. Empty directories (which the registry itself
 // leaves after deletes) and legacy signature links are not problems.
 // The sequence ends early, with an error, only when the backend fails.
-func (s *Store) Check(ctx context.Context, opts CheckOptions) iter.Seq2[Problem, error] {
+func Problems(ctx context.Context, store *regstore.Store, opts Options) iter.Seq2[Problem, error] {
+	s := newChecker(store)
 	if opts.Workers <= 0 {
 		opts.Workers = 4
 	}
@@ -135,25 +138,25 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) iter.Seq2[Problem,
 }
 
 // checkEntry looks at one walked file.
-func (s *Store) checkEntry(st *checkState, e Entry, opts CheckOptions) []Problem {
+func (s *checker) checkEntry(st *checkState, e regstore.Entry, opts Options) []Problem {
 	switch e.Kind {
-	case BlobData:
+	case regstore.BlobData:
 		st.blobs[e.Digest] = e.Info.Size()
-	case LayerLink, RevisionLink, TagCurrentLink, TagIndexLink:
+	case regstore.LayerLink, regstore.RevisionLink, regstore.TagCurrentLink, regstore.TagIndexLink:
 		target, p, ok := s.checkLink(e)
 		if !ok {
 			return []Problem{p}
 		}
 		st.referenced[target] = true
 		switch e.Kind {
-		case LayerLink:
+		case regstore.LayerLink:
 			setIn(st.layers, e.Repository)[e.Digest] = target
-		case RevisionLink:
+		case regstore.RevisionLink:
 			setIn(st.revisions, e.Repository)[e.Digest] = target
-		case TagCurrentLink:
+		case regstore.TagCurrentLink:
 			setIn(st.tagCurrent, e.Repository)[e.Tag] = Problem{Path: e.Path, Repository: e.Repository, Tag: e.Tag, Target: target}
 			return nil
-		case TagIndexLink:
+		case regstore.TagIndexLink:
 			tags := setIn(st.tagIndex, e.Repository)
 			if tags[e.Tag] == nil {
 				tags[e.Tag] = map[digest.Digest]bool{}
@@ -165,15 +168,15 @@ func (s *Store) checkEntry(st *checkState, e Entry, opts CheckOptions) []Problem
 			return []Problem{{Kind: BlobMissing, Path: e.Path, Repository: e.Repository, Digest: e.Digest, Target: target,
 				Message: fmt.Sprintf("%s %s in %s names blob %s, whose data is missing (the registry answers \"unknown\")", e.Kind, e.Digest, e.Repository, target)}}
 		}
-	case UploadDir:
+	case regstore.UploadDir:
 		return s.checkUpload(e, opts)
-	case TempFile:
+	case regstore.TempFile:
 		return []Problem{{Kind: TempFileLeft, Path: e.Path, Repository: e.Repository,
 			Message: fmt.Sprintf("temporary file %s was left by an interrupted write; it can be removed", e.Path)}}
-	case GCLeftover:
+	case regstore.GCLeftover:
 		return []Problem{{Kind: GCInterrupted, Path: e.Path, Digest: e.Digest,
-			Message: fmt.Sprintf("%s was left by an interrupted garbage collection; the next ApplyGC (regstore gc) puts moved data back or removes it", e.Path)}}
-	case UnknownFile:
+			Message: fmt.Sprintf("%s was left by an interrupted garbage collection; the next gc.Sweep (regstore gc) puts moved data back or removes it", e.Path)}}
+	case regstore.UnknownFile:
 		return []Problem{{Kind: UnknownFileInTree, Path: e.Path, Repository: e.Repository,
 			Message: fmt.Sprintf("%s is not part of the registry layout", e.Path)}}
 	}
@@ -195,19 +198,19 @@ func sortedDigests[V any](m map[digest.Digest]V) []digest.Digest {
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // checkLink reads a link file and classifies what is wrong with it.
-func (s *Store) checkLink(e Entry) (digest.Digest, Problem, bool) {
+func (s *checker) checkLink(e regstore.Entry) (digest.Digest, Problem, bool) {
 	p := Problem{Path: e.Path, Repository: e.Repository, Tag: e.Tag, Digest: e.Digest}
 	f, err := s.fsys.Open(e.Path)
 	var b []byte
 	if err == nil {
-		b, err = io.ReadAll(io.LimitReader(f, maxLinkSize+1))
+		b, err = io.ReadAll(io.LimitReader(f, regstore.MaxLinkSize+1))
 		f.Close()
 	}
 	if err != nil {
 		p.Kind, p.Message = LinkUnparsable, fmt.Sprintf("%s %s cannot be read: %v", e.Kind, e.Path, err)
 		return "", p, false
 	}
-	d, err := ParseLink(b)
+	d, err := regstore.ParseLink(b)
 	if err == nil {
 		return d, p, true
 	}
@@ -219,15 +222,15 @@ func (s *Store) checkLink(e Entry) (digest.Digest, Problem, bool) {
 		p.Kind, p.Target = LinkTrailingBytes, digest.Digest(trimmed)
 		p.Message = fmt.Sprintf("%s %s holds %s with extra whitespace or newline; the registry answers it with a server error", e.Kind, e.Path, trimmed)
 	case errors.Is(err, digest.ErrDigestUnsupported):
-		p.Kind, p.Message = LinkUnknownAlg, fmt.Sprintf("%s %s names an unknown digest algorithm: %q", e.Kind, e.Path, truncate(b))
+		p.Kind, p.Message = LinkUnknownAlg, fmt.Sprintf("%s %s names an unknown digest algorithm: %q", e.Kind, e.Path, quote(b))
 	default:
-		p.Kind, p.Message = LinkUnparsable, fmt.Sprintf("%s %s does not hold a digest: %q", e.Kind, e.Path, truncate(b))
+		p.Kind, p.Message = LinkUnparsable, fmt.Sprintf("%s %s does not hold a digest: %q", e.Kind, e.Path, quote(b))
 	}
 	return "", p, false
 }
 
 // checkUpload reports stale and malformed upload sessions.
-func (s *Store) checkUpload(e Entry, opts CheckOptions) []Problem {
+func (s *checker) checkUpload(e regstore.Entry, opts Options) []Problem {
 	p := Problem{Path: e.Path, Repository: e.Repository}
 	b, err := fs.ReadFile(s.fsys, e.Path+"/startedat")
 	started, perr := time.Parse(time.RFC3339, string(b))
@@ -245,7 +248,7 @@ func (s *Store) checkUpload(e Entry, opts CheckOptions) []Problem {
 }
 
 // checkRepositories checks tags and manifests once every link is known.
-func (s *Store) checkRepositories(st *checkState) []Problem {
+func (s *checker) checkRepositories(st *checkState) []Problem {
 	var out []Problem
 	repos := sortedKeys(st.revisions)
 	for _, repo := range sortedKeys(st.tagCurrent) {
@@ -254,13 +257,12 @@ func (s *Store) checkRepositories(st *checkState) []Problem {
 		}
 	}
 	for _, repo := range repos {
-		r := &Repository{s: s, name: repo}
 		for _, d := range sortedDigests(st.revisions[repo]) {
 			target := st.revisions[repo][d]
 			if _, ok := st.blobs[target]; !ok {
 				continue // reported as blob-missing
 			}
-			out = append(out, s.checkManifest(st, r, target)...)
+			out = append(out, s.checkManifest(st, repo, target)...)
 		}
 		for _, tag := range sortedKeys(st.tagCurrent[repo]) {
 			cur := st.tagCurrent[repo][tag]
@@ -284,18 +286,18 @@ func (s *Store) checkRepositories(st *checkState) []Problem {
 }
 
 // checkManifest parses one manifest and checks what it references.
-func (s *Store) checkManifest(st *checkState, r *Repository, d digest.Digest) []Problem {
-	p := Problem{Path: s.layout.BlobData(d), Repository: r.name, Digest: d}
-	m, err := r.readManifestData(d)
+func (s *checker) checkManifest(st *checkState, repo string, d digest.Digest) []Problem {
+	p := Problem{Path: s.layout.BlobData(d), Repository: repo, Digest: d}
+	m, err := s.Manifest(d)
 	if err != nil {
 		p.Kind = ManifestInvalid
-		if errors.Is(err, ErrManifestTooLarge) {
+		if errors.Is(err, regstore.ErrManifestTooLarge) {
 			p.Kind = ManifestTooLarge
 		}
-		if errors.Is(err, ErrDigestMismatch) {
+		if errors.Is(err, regstore.ErrDigestMismatch) {
 			return nil // reported by the re-hash
 		}
-		p.Message = fmt.Sprintf("manifest %s in %s cannot be read: %v", d, r.name, errors.Unwrap(err))
+		p.Message = fmt.Sprintf("manifest %s in %s cannot be read: %v", d, repo, errors.Unwrap(err))
 		return []Problem{p}
 	}
 	var out []Problem
@@ -305,18 +307,18 @@ func (s *Store) checkManifest(st *checkState, r *Repository, d digest.Digest) []
 			if _, ok := st.blobs[ref.d]; !ok {
 				q := p
 				q.Kind, q.Target = ReferenceMissing, ref.d
-				q.Message = fmt.Sprintf("manifest %s in %s references %s %s, which is not in the store", d, r.name, ref.kind, ref.d)
+				q.Message = fmt.Sprintf("manifest %s in %s references %s %s, which is not in the store", d, repo, ref.kind, ref.d)
 				out = append(out, q)
 				continue
 			}
-			links := st.layers[r.name]
+			links := st.layers[repo]
 			if ref.kind == "child manifest" {
-				links = st.revisions[r.name]
+				links = st.revisions[repo]
 			}
 			if _, ok := links[ref.d]; !ok {
 				q := p
 				q.Kind, q.Target = ReferenceUnlinked, ref.d
-				q.Message = fmt.Sprintf("manifest %s in %s references %s %s, which is not linked in the repository (pulls of it fail)", d, r.name, ref.kind, ref.d)
+				q.Message = fmt.Sprintf("manifest %s in %s references %s %s, which is not linked in the repository (pulls of it fail)", d, repo, ref.kind, ref.d)
 				out = append(out, q)
 			}
 		}
@@ -340,19 +342,19 @@ type digestKind struct {
 }
 
 // rehash verifies every blob's data on a bounded number of workers.
-func (s *Store) rehash(ctx context.Context, st *checkState, workers int, yield func(Problem, error) bool) {
+func (s *checker) rehash(ctx context.Context, st *checkState, n int, yield func(Problem, error) bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ds := sortedDigests(st.blobs)
 	found := make(chan Problem)
 	go func() {
 		defer close(found)
-		_ = parallel(ctx, workers, len(ds), func(i int) error {
-			b, err := s.statBlob(ds[i])
+		_ = workers.Run(ctx, n, len(ds), func(i int) error {
+			b, err := s.Blob(ds[i])
 			if err != nil {
 				return nil // removed meanwhile
 			}
-			if err := b.Verify(); err != nil && (errors.Is(err, ErrDigestMismatch) || errors.Is(err, ErrSizeMismatch)) {
+			if err := b.Verify(); err != nil && (errors.Is(err, regstore.ErrDigestMismatch) || errors.Is(err, regstore.ErrSizeMismatch)) {
 				select {
 				case found <- Problem{Kind: BlobCorrupt, Path: b.Path(), Digest: b.Digest(),
 					Message: fmt.Sprintf("blob %s is corrupt: %v", b.Digest(), errors.Unwrap(err))}:
@@ -373,4 +375,24 @@ func (s *Store) rehash(ctx context.Context, st *checkState, workers int, yield f
 	if err := ctx.Err(); err != nil {
 		yield(Problem{}, err)
 	}
+}
+
+// checker is a store seen by a check or a repair: its backend and layout at
+// hand.
+type checker struct {
+	*regstore.Store
+	fsys   fs.FS
+	layout regstore.Layout
+}
+
+func newChecker(s *regstore.Store) *checker {
+	return &checker{Store: s, fsys: s.FS(), layout: s.Layout()}
+}
+
+// quote is b for a message, cut at 80 bytes.
+func quote(b []byte) string {
+	if len(b) > 80 {
+		return string(b[:80]) + "…"
+	}
+	return string(b)
 }

@@ -1,4 +1,4 @@
-package regstore_test
+package gc_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/internal/backendtest"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
@@ -59,13 +60,13 @@ func TestGCPlan(t *testing.T) {
 	ctx := context.Background()
 	g := buildGCTree(t)
 
-	plan, err := g.s.PlanGC(ctx, regstore.GCOptions{Grace: -1})
+	plan, err := gc.Mark(ctx, g.s, gc.Options{Grace: -1})
 	require.NoError(t, err)
 	assert.Equal(t, []digest.Digest{g.looseBlob}, plan.Blobs, "without delete-untagged only the loose blob goes")
 	assert.Equal(t, map[string][]digest.Digest{"a": {g.looseBlob}}, plan.LayerLinks)
 	assert.Empty(t, plan.Manifests)
 
-	plan, err = g.s.PlanGC(ctx, regstore.GCOptions{Grace: -1, DeleteUntagged: true})
+	plan, err = gc.Mark(ctx, g.s, gc.Options{Grace: -1, DeleteUntagged: true})
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []digest.Digest{g.old.Digest()}, plan.Manifests["a"], "untagged in a: only the old image (child, referrers kept)")
 	assert.ElementsMatch(t, []digest.Digest{g.bImg.Digest()}, plan.Manifests["b"], "b has no tags directory: its manifest still goes")
@@ -85,12 +86,12 @@ func TestGCPlan(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(js), `"layerLinks"`)
 
-	plan, err = g.s.PlanGC(ctx, regstore.GCOptions{Grace: -1, DeleteUntagged: true, DropOrphanReferrers: true})
+	plan, err = gc.Mark(ctx, g.s, gc.Options{Grace: -1, DeleteUntagged: true, DropOrphanReferrers: true})
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []digest.Digest{g.old.Digest(), g.orphan.Digest()}, plan.Manifests["a"], "orphan referrer dropped on request")
 
 	// Grace: everything was just written, so the default window keeps all.
-	plan, err = g.s.PlanGC(ctx, regstore.GCOptions{DeleteUntagged: true})
+	plan, err = gc.Mark(ctx, g.s, gc.Options{DeleteUntagged: true})
 	require.NoError(t, err)
 	assert.Empty(t, plan.Blobs)
 	assert.Empty(t, plan.Manifests)
@@ -100,12 +101,12 @@ func TestGCPlan(t *testing.T) {
 func TestGCApply(t *testing.T) {
 	ctx := context.Background()
 	g := buildGCTree(t)
-	opts := regstore.GCOptions{Grace: -1, DeleteUntagged: true}
-	plan, err := g.s.PlanGC(ctx, opts)
+	opts := gc.Options{Grace: -1, DeleteUntagged: true}
+	plan, err := gc.Mark(ctx, g.s, opts)
 	require.NoError(t, err)
-	require.NoError(t, g.s.ApplyGC(ctx, plan, opts))
+	require.NoError(t, gc.Sweep(ctx, g.s, plan, opts))
 
-	again, err := g.s.PlanGC(ctx, opts)
+	again, err := gc.Mark(ctx, g.s, opts)
 	require.NoError(t, err)
 	assert.Empty(t, again.Blobs, "second plan after apply")
 	assert.Empty(t, again.Manifests)

@@ -1,4 +1,4 @@
-package regstore_test
+package gc_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/internal/backendtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -110,7 +111,7 @@ func TestPurgeUploads(t *testing.T) {
 				}
 				before := backendtest.Listing(t, w, ".")
 
-				got, err := s.PurgeUploads(context.Background(), regstore.PurgeOptions{OlderThan: age, DryRun: dryRun, Now: func() time.Time { return now }})
+				got, err := gc.PurgeUploads(context.Background(), s, gc.PurgeOptions{OlderThan: age, DryRun: dryRun, Now: func() time.Time { return now }})
 				require.NoError(t, err, "PurgeUploads")
 				var gotIDs []string
 				for _, u := range got {
@@ -166,7 +167,7 @@ func TestPurgeUploads(t *testing.T) {
 				}
 
 				// A second purge finds nothing more.
-				again, err := s.PurgeUploads(context.Background(), regstore.PurgeOptions{OlderThan: age, Now: func() time.Time { return now }})
+				again, err := gc.PurgeUploads(context.Background(), s, gc.PurgeOptions{OlderThan: age, Now: func() time.Time { return now }})
 				require.NoError(t, err)
 				assert.Empty(t, again, "second PurgeUploads()")
 			})
@@ -214,18 +215,18 @@ func TestPurgeUploadsErrors(t *testing.T) {
 		name    string
 		fsys    func(t *testing.T) fs.FS
 		ctx     context.Context
-		opts    regstore.PurgeOptions
+		opts    gc.PurgeOptions
 		want    error // nil: no error
 		wantLen int
 	}{
-		{"zero age", withUpload, context.Background(), regstore.PurgeOptions{}, fs.ErrInvalid, 0},
-		{"zero age dry run", withUpload, context.Background(), regstore.PurgeOptions{DryRun: true}, fs.ErrInvalid, 0},
-		{"negative age", withUpload, context.Background(), regstore.PurgeOptions{OlderThan: -time.Hour}, fs.ErrInvalid, 0},
-		{"read-only", readOnlyFS, context.Background(), regstore.PurgeOptions{OlderThan: time.Hour}, errors.ErrUnsupported, 0},
-		{"read-only dry run", readOnlyFS, context.Background(), regstore.PurgeOptions{OlderThan: time.Hour, DryRun: true}, nil, 1},
-		{"wrapped read-only", func(t *testing.T) fs.FS { return readOnly{withUpload(t)} }, context.Background(), regstore.PurgeOptions{OlderThan: time.Hour}, errors.ErrUnsupported, 0},
-		{"canceled", withUpload, canceled, regstore.PurgeOptions{OlderThan: time.Hour}, context.Canceled, 0},
-		{"empty store", func(*testing.T) fs.FS { return regstore.NewMemFS() }, context.Background(), regstore.PurgeOptions{OlderThan: time.Hour}, nil, 0},
+		{"zero age", withUpload, context.Background(), gc.PurgeOptions{}, fs.ErrInvalid, 0},
+		{"zero age dry run", withUpload, context.Background(), gc.PurgeOptions{DryRun: true}, fs.ErrInvalid, 0},
+		{"negative age", withUpload, context.Background(), gc.PurgeOptions{OlderThan: -time.Hour}, fs.ErrInvalid, 0},
+		{"read-only", readOnlyFS, context.Background(), gc.PurgeOptions{OlderThan: time.Hour}, errors.ErrUnsupported, 0},
+		{"read-only dry run", readOnlyFS, context.Background(), gc.PurgeOptions{OlderThan: time.Hour, DryRun: true}, nil, 1},
+		{"wrapped read-only", func(t *testing.T) fs.FS { return readOnly{withUpload(t)} }, context.Background(), gc.PurgeOptions{OlderThan: time.Hour}, errors.ErrUnsupported, 0},
+		{"canceled", withUpload, canceled, gc.PurgeOptions{OlderThan: time.Hour}, context.Canceled, 0},
+		{"empty store", func(*testing.T) fs.FS { return regstore.NewMemFS() }, context.Background(), gc.PurgeOptions{OlderThan: time.Hour}, nil, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -234,7 +235,7 @@ func TestPurgeUploadsErrors(t *testing.T) {
 			require.NoError(t, err)
 			before := backendtest.Listing(t, fsys, ".")
 			c.opts.Now = func() time.Time { return now }
-			got, err := s.PurgeUploads(c.ctx, c.opts)
+			got, err := gc.PurgeUploads(c.ctx, s, c.opts)
 			if c.want == nil {
 				require.NoError(t, err)
 			} else {
@@ -296,7 +297,7 @@ func TestPurgeUploadsSessionCompletesMeanwhile(t *testing.T) {
 			putUpload(t, s, testUpload{"app", id, rfc3339(now.Add(-48 * time.Hour)), now})
 		}
 		v.victim = s.Layout().Upload("app", "u2")
-		got, err := s.PurgeUploads(t.Context(), regstore.PurgeOptions{OlderThan: time.Hour, Now: func() time.Time { return now }})
+		got, err := gc.PurgeUploads(t.Context(), s, gc.PurgeOptions{OlderThan: time.Hour, Now: func() time.Time { return now }})
 		require.NoError(t, err, "PurgeUploads while a session completes")
 		var ids []string
 		for _, u := range got {

@@ -1,4 +1,4 @@
-package regstore
+package migrate
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"maps"
@@ -21,6 +20,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/internal/hashio"
 )
 
 // CopyStats counts what a copy, import or export did. Progress callbacks
@@ -72,14 +73,14 @@ type CopyOptions struct {
 	Tags map[string][]string
 	// Workers bounds the blobs (and the manifests of one level, and the
 	// tags) written at once. Zero means 4, or 16 with HardLink: linking is
-	// bound by metadata operations (and, on a backend without [BatchFS],
+	// bound by metadata operations (and, on a backend without [regstore.BatchFS],
 	// by the fsync of each new name, which the filesystem commits in groups
 	// when they come concurrently).
 	Workers int
 	// HardLink publishes blob data as hard links to the source's files
 	// instead of copying it, when that is possible: both stores on the
-	// same backend value that implements [LinkFS] and [RenameFS] (two
-	// layout roots in one [MemFS] or [Dir]), or both on [*Dir] backends
+	// same backend value that implements [regstore.LinkFS] and [regstore.RenameFS] (two
+	// layout roots in one [regstore.MemFS] or [regstore.Dir]), or both on [*regstore.Dir] backends
 	// on one filesystem. Otherwise, and for any blob that cannot be linked
 	// (another filesystem, a file of another algorithm than sha256), the
 	// data is copied. A linked file shares its inode, mode and owner with
@@ -106,7 +107,7 @@ type CopyOptions struct {
 // registry serving dst never sees a dangling pointer, even when the copy
 // fails half-way (what is left then is unreferenced data and links, which
 // garbage collection removes, or a re-run completes). With HardLink, on a
-// backend with [BatchFS] (a [Dir]), each step is published at once, with
+// backend with [regstore.BatchFS] (a [regstore.Dir]), each step is published at once, with
 // one durability barrier, in the same order.
 //
 // What is copied (see [CopyOptions]): whole repositories keep their
@@ -120,11 +121,11 @@ type CopyOptions struct {
 //
 // A manifest whose blob or child is missing from the source fails the copy
 // with an error wrapping [fs.ErrNotExist]; content that does not match its
-// digest fails it with one wrapping [ErrDigestMismatch] or
-// [ErrSizeMismatch], and nothing referring to that content is published.
-func Copy(ctx context.Context, dst, src *Store, opts CopyOptions) (CopyStats, error) {
+// digest fails it with one wrapping [regstore.ErrDigestMismatch] or
+// [regstore.ErrSizeMismatch], and nothing referring to that content is published.
+func Copy(ctx context.Context, dst, src *regstore.Store, opts CopyOptions) (CopyStats, error) {
 	var stats CopyStats
-	w, err := dst.writer("copy", "", "")
+	w, err := writer(dst, "copy")
 	if err != nil {
 		return stats, err
 	}
@@ -135,15 +136,21 @@ func Copy(ctx context.Context, dst, src *Store, opts CopyOptions) (CopyStats, er
 	}
 	var linker *hardLinker
 	if opts.HardLink {
-		linker = newHardLinker(src.fsys, w)
+		linker = newHardLinker(src.FS(), w)
 	}
 	prog := &progress{stats: &stats, fn: opts.Progress}
 	for _, sel := range plan {
 		if err := ctx.Err(); err != nil {
-			return stats, &Error{Op: "copy", Repository: sel.name, Err: err}
+			return stats, &regstore.Error{Op: "copy", Repository: sel.name, Err: err}
 		}
-		srcRepo := &Repository{s: src, name: sel.name}
-		dstRepo := &Repository{s: dst, name: sel.name}
+		srcRepo, err := src.Repository(sel.name)
+		if err != nil {
+			return stats, err
+		}
+		dstRepo, err := dst.Repository(sel.name)
+		if err != nil {
+			return stats, err
+		}
 		g, tags, err := planRepositoryCopy(srcRepo, sel)
 		if err != nil {
 			return stats, wrapErr("copy", sel.name, "", "", err)
@@ -180,14 +187,14 @@ type repoSelection struct {
 
 // copySelection lists the repositories to copy, in the source's catalog
 // order for a whole store and sorted by name otherwise.
-func copySelection(src *Store, opts CopyOptions) ([]repoSelection, error) {
+func copySelection(src *regstore.Store, opts CopyOptions) ([]repoSelection, error) {
 	if len(opts.Repositories) == 0 && len(opts.Tags) == 0 {
 		var out []repoSelection
 		for r, err := range src.Repositories() {
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, repoSelection{name: r.name, whole: true})
+			out = append(out, repoSelection{name: r.Name(), whole: true})
 		}
 		return out, nil
 	}
@@ -203,20 +210,23 @@ func copySelection(src *Store, opts CopyOptions) ([]repoSelection, error) {
 	}
 	var out []repoSelection
 	for _, name := range slices.Sorted(maps.Keys(sel)) {
-		if err := ValidateName(name); err != nil {
-			return nil, &Error{Op: "copy", Repository: name, Err: err}
+		if err := regstore.ValidateName(name); err != nil {
+			return nil, &regstore.Error{Op: "copy", Repository: name, Err: err}
 		}
 		for _, t := range sel[name].tags {
-			if err := ValidateTag(t); err != nil {
-				return nil, &Error{Op: "copy", Repository: name, Reference: t, Err: err}
+			if err := regstore.ValidateTag(t); err != nil {
+				return nil, &regstore.Error{Op: "copy", Repository: name, Reference: t, Err: err}
 			}
 		}
-		r := &Repository{s: src, name: name}
+		r, err := src.Repository(name)
+		if err != nil {
+			return nil, err
+		}
 		if ok, err := r.Exists(); err != nil || !ok {
 			if err == nil {
 				err = fs.ErrNotExist
 			}
-			return nil, &Error{Op: "copy", Repository: name, Path: src.layout.Manifests(name), Err: err}
+			return nil, &regstore.Error{Op: "copy", Repository: name, Path: src.Layout().Manifests(name), Err: err}
 		}
 		out = append(out, *sel[name])
 	}
@@ -231,7 +241,7 @@ type tagAssignment struct {
 
 // planRepositoryCopy loads the manifests and blobs of one repository
 // selection.
-func planRepositoryCopy(r *Repository, sel repoSelection) (*graph, []tagAssignment, error) {
+func planRepositoryCopy(r *regstore.Repository, sel repoSelection) (*graph, []tagAssignment, error) {
 	g := newGraph()
 	src := repoSource{r}
 	var tags []tagAssignment
@@ -248,10 +258,10 @@ func planRepositoryCopy(r *Repository, sel repoSelection) (*graph, []tagAssignme
 			if err != nil {
 				return nil, nil, err
 			}
-			if _, err := r.resolve("copy", d, r.s.layout.RevisionLink(r.name, d)); errors.Is(err, fs.ErrNotExist) {
+			if _, err := r.ManifestBlob(d); errors.Is(err, fs.ErrNotExist) {
 				continue // a tag whose manifest is gone: the registry cannot serve it either
 			}
-			tags = append(tags, tagAssignment{t.name, d})
+			tags = append(tags, tagAssignment{t.Name(), d})
 		}
 		for d, err := range r.Manifests() {
 			if err != nil {
@@ -261,8 +271,7 @@ func planRepositoryCopy(r *Repository, sel repoSelection) (*graph, []tagAssignme
 		}
 	} else {
 		for _, name := range sel.tags {
-			t := &Tag{r: r, name: name}
-			d, err := t.Digest()
+			d, err := tagDigest(r, name)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -310,18 +319,20 @@ type source interface {
 	fsys() fs.FS
 	// manifest loads and verifies the manifest desc names. Missing is an
 	// error wrapping fs.ErrNotExist.
-	manifest(desc v1.Descriptor) (*Manifest, error)
+	manifest(desc v1.Descriptor) (*regstore.Manifest, error)
 	// blob locates the blob desc names. Missing is an error wrapping
 	// fs.ErrNotExist.
 	blob(desc v1.Descriptor) (blobRef, error)
 }
 
 // repoSource reads a repository of a store.
-type repoSource struct{ r *Repository }
+type repoSource struct{ r *regstore.Repository }
 
-func (s repoSource) fsys() fs.FS { return s.r.s.fsys }
+func (s repoSource) fsys() fs.FS { return s.r.Store().FS() }
 
-func (s repoSource) manifest(desc v1.Descriptor) (*Manifest, error) { return s.r.Manifest(desc.Digest) }
+func (s repoSource) manifest(desc v1.Descriptor) (*regstore.Manifest, error) {
+	return s.r.Manifest(desc.Digest)
+}
 
 func (s repoSource) blob(desc v1.Descriptor) (blobRef, error) {
 	b, err := s.r.Blob(desc.Digest)
@@ -333,14 +344,14 @@ func (s repoSource) blob(desc v1.Descriptor) (blobRef, error) {
 
 // graph is the content one transfer moves: manifests and blobs, each once.
 type graph struct {
-	manifests map[digest.Digest]*Manifest
+	manifests map[digest.Digest]*regstore.Manifest
 	roots     []digest.Digest // in the order added
 	blobs     []blobRef
 	seenBlobs map[digest.Digest]bool
 }
 
 func newGraph() *graph {
-	return &graph{manifests: map[digest.Digest]*Manifest{}, seenBlobs: map[digest.Digest]bool{}}
+	return &graph{manifests: map[digest.Digest]*regstore.Manifest{}, seenBlobs: map[digest.Digest]bool{}}
 }
 
 // addRoot loads the manifest desc names and everything it references.
@@ -369,7 +380,7 @@ func (g *graph) add(src source, desc v1.Descriptor) error {
 }
 
 // addManifest adds a loaded manifest and everything it references.
-func (g *graph) addManifest(src source, m *Manifest) error {
+func (g *graph) addManifest(src source, m *regstore.Manifest) error {
 	if _, ok := g.manifests[m.Digest()]; ok {
 		return nil
 	}
@@ -401,8 +412,8 @@ func (g *graph) addBlob(ref blobRef) {
 
 // addReferrers adds, until none is left, every manifest of r whose
 // subject is in the graph, with what it references.
-func (g *graph) addReferrers(r *Repository) error {
-	bySubject := map[digest.Digest][]*Manifest{}
+func (g *graph) addReferrers(r *regstore.Repository) error {
+	bySubject := map[digest.Digest][]*regstore.Manifest{}
 	for d, err := range r.Manifests() {
 		if err != nil {
 			return err
@@ -439,8 +450,8 @@ func (g *graph) addReferrers(r *Repository) error {
 
 // order is every manifest of the graph, each after its children and after
 // its subject when the subject is in the graph, roots in the order added.
-func (g *graph) order() []*Manifest {
-	var out []*Manifest
+func (g *graph) order() []*regstore.Manifest {
+	var out []*regstore.Manifest
 	done := map[digest.Digest]bool{}
 	var visit func(d digest.Digest)
 	visit = func(d digest.Digest) {
@@ -471,9 +482,9 @@ func (g *graph) order() []*Manifest {
 // levels groups the manifests of order() by level: first those that
 // reference no manifest of the graph, then those that reference only
 // manifests of earlier levels, and so on; each level in order() order.
-func (g *graph) levels() [][]*Manifest {
+func (g *graph) levels() [][]*regstore.Manifest {
 	level := map[digest.Digest]int{}
-	var out [][]*Manifest
+	var out [][]*regstore.Manifest
 	for _, m := range g.order() { // dependencies come first
 		l := 0
 		deps := m.Children()
@@ -509,8 +520,8 @@ type target interface {
 
 // repoTarget writes blobs into a repository, as uploads do.
 type repoTarget struct {
-	r *Repository
-	w WriteFS
+	r *regstore.Repository
+	w regstore.WriteFS
 }
 
 func (t repoTarget) has(ref blobRef) (bool, error) {
@@ -521,29 +532,29 @@ func (t repoTarget) has(ref blobRef) (bool, error) {
 		if ref.canonical == "" {
 			return false, nil // staged and verified by PutBlob
 		}
-		b, err := t.r.s.statBlob(ref.canonical)
+		b, err := t.r.Store().Blob(ref.canonical)
 		if err != nil {
 			return false, nil
 		}
 		// The data is there under its sha256 digest: check that it also
 		// has the alias digest, then link both.
-		if err := verifyFile(t.r.s.fsys, b.Path(), ref.digest, ref.size, false); err != nil {
-			return false, t.r.err("put blob", ref.digest.String(), b.Path(), err)
+		if err := verifyFile(t.r.Store().FS(), b.Path(), ref.digest, ref.size, false); err != nil {
+			return false, repoErr(t.r, "put blob", ref.digest.String(), b.Path(), err)
 		}
-		return true, t.r.link(t.w, "put blob", ref.canonical, ref.digest)
+		return true, linkBlob(t.r, t.w, ref.canonical, ref.digest)
 	}
-	b, err := t.r.s.statBlob(ref.digest)
+	b, err := t.r.Store().Blob(ref.digest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
 	if err != nil {
-		return false, t.r.err("put blob", ref.digest.String(), t.r.s.layout.BlobData(ref.digest), err)
+		return false, repoErr(t.r, "put blob", ref.digest.String(), t.r.Store().Layout().BlobData(ref.digest), err)
 	}
 	if ref.size >= 0 && b.Size() != ref.size {
-		return false, t.r.err("put blob", ref.digest.String(), b.Path(),
-			fmt.Errorf("%w: stored blob has %d bytes, expected %d", ErrSizeMismatch, b.Size(), ref.size))
+		return false, repoErr(t.r, "put blob", ref.digest.String(), b.Path(),
+			fmt.Errorf("%w: stored blob has %d bytes, expected %d", regstore.ErrSizeMismatch, b.Size(), ref.size))
 	}
-	return true, t.r.link(t.w, "put blob", ref.digest, "")
+	return true, linkBlob(t.r, t.w, ref.digest, "")
 }
 
 func (t repoTarget) put(rd io.Reader, ref blobRef) error {
@@ -551,25 +562,25 @@ func (t repoTarget) put(rd io.Reader, ref blobRef) error {
 		_, err := t.r.PutBlob(rd, ref.digest, ref.size) // data, canonical link, alias link
 		return err
 	}
-	b, err := t.r.s.PutBlob(rd, ref.digest, ref.size)
+	b, err := t.r.Store().PutBlob(rd, ref.digest, ref.size)
 	if err != nil {
-		var e *Error
+		var e *regstore.Error
 		if errors.As(err, &e) {
-			e.Repository = t.r.name
+			e.Repository = t.r.Name()
 		}
 		return err
 	}
-	return t.r.link(t.w, "put blob", b.Digest(), "")
+	return linkBlob(t.r, t.w, b.Digest(), "")
 }
 
 func (t repoTarget) linkPath(ref blobRef) string {
 	if ref.digest.Algorithm() != digest.Canonical {
 		return ""
 	}
-	return t.r.s.layout.BlobData(ref.digest)
+	return t.r.Store().Layout().BlobData(ref.digest)
 }
 
-func (t repoTarget) published(ref blobRef) error { return t.r.link(t.w, "put blob", ref.digest, "") }
+func (t repoTarget) published(ref blobRef) error { return linkBlob(t.r, t.w, ref.digest, "") }
 
 // progress holds the running totals of one operation.
 type progress struct {
@@ -591,7 +602,7 @@ func (p *progress) update(f func(*CopyStats)) {
 // transfer moves one graph from a source into a target repository.
 type transfer struct {
 	op      string
-	w       WriteFS
+	w       regstore.WriteFS
 	src     source
 	target  target
 	workers int
@@ -614,7 +625,7 @@ func (t *transfer) run(ctx context.Context, g *graph, tags []tagAssignment) erro
 	// Batches pay off when no data is written (hard links): copying, the
 	// per-file fsyncs of concurrent workers overlap with the hashing,
 	// where one barrier per phase would wait for all the data at once.
-	if bfs, ok := t.w.(BatchFS); ok && t.linker != nil {
+	if bfs, ok := t.w.(regstore.BatchFS); ok && t.linker != nil {
 		return t.runBatched(ctx, bfs, rt.r, g, tags)
 	}
 	if err := t.blobs(ctx, g.blobs); err != nil {
@@ -624,38 +635,38 @@ func (t *transfer) run(ctx context.Context, g *graph, tags []tagAssignment) erro
 	for _, level := range g.levels() {
 		err := forEach(ctx, t.workers, len(level), func(i int) error {
 			m := level[i]
-			if _, err := r.resolve(t.op, m.Digest(), r.s.layout.RevisionLink(r.name, m.Digest())); err == nil {
+			if _, err := r.ManifestBlob(m.Digest()); err == nil {
 				t.prog.update(func(s *CopyStats) { s.ManifestsSkipped++ })
 				return nil
 			}
-			if err := r.putManifestAsStored(t.w, m); err != nil {
+			if err := putManifestAsStored(r, t.w, m); err != nil {
 				return err
 			}
 			t.prog.update(func(s *CopyStats) { s.Manifests++ })
 			return nil
 		})
 		if err != nil {
-			return wrapErr(t.op, r.name, "", "", err)
+			return wrapErr(t.op, r.Name(), "", "", err)
 		}
 	}
 	err := forEach(ctx, t.workers, len(tags), func(i int) error {
 		ta := tags[i]
-		if cur, err := (&Tag{r: r, name: ta.tag}).Digest(); err == nil && cur == ta.digest {
+		if cur, err := tagDigest(r, ta.tag); err == nil && cur == ta.digest {
 			return nil // in place already
 		}
-		if err := r.setTag(t.w, ta.tag, ta.digest); err != nil {
+		if err := setTag(r, t.w, ta.tag, ta.digest); err != nil {
 			return err
 		}
 		t.prog.update(func(s *CopyStats) { s.Tags++ })
 		return nil
 	})
 	if err != nil {
-		return wrapErr(t.op, r.name, "", "", err)
+		return wrapErr(t.op, r.Name(), "", "", err)
 	}
 	return nil
 }
 
-// runBatched is run on a backend with [BatchFS]: the same order, with each
+// runBatched is run on a backend with [regstore.BatchFS]: the same order, with each
 // phase published at once, in one durability barrier, rather than name by
 // name. The phases, each published (and so durable) before the next one
 // starts, are:
@@ -673,15 +684,15 @@ func (t *transfer) run(ctx context.Context, g *graph, tags []tagAssignment) erro
 // A crash leaves every name of the phases published complete and durable,
 // some names of the phase being published, and temporary files; never a
 // pointer without its target.
-func (t *transfer) runBatched(ctx context.Context, bfs BatchFS, r *Repository, g *graph, tags []tagAssignment) (err error) {
+func (t *transfer) runBatched(ctx context.Context, bfs regstore.BatchFS, r *regstore.Repository, g *graph, tags []tagAssignment) (err error) {
 	b, err := bfs.Batch()
 	if err != nil {
-		return wrapErr(t.op, r.name, "", "", err)
+		return wrapErr(t.op, r.Name(), "", "", err)
 	}
 	defer func() { err = errors.Join(err, b.Close()) }()
 	publish := func() error {
 		if err := b.Publish(); err != nil {
-			return wrapErr(t.op, r.name, "", "", err)
+			return wrapErr(t.op, r.Name(), "", "", err)
 		}
 		return nil
 	}
@@ -698,10 +709,10 @@ func (t *transfer) runBatched(ctx context.Context, bfs BatchFS, r *Repository, g
 		}
 	}
 	t.prog.update(func(s *CopyStats) { s.TotalBlobs += len(g.blobs); s.TotalBytes += total })
-	var todo []*Manifest // manifests whose revision link is to be written
+	var todo []*regstore.Manifest // manifests whose revision link is to be written
 	skip := map[digest.Digest]bool{}
 	for _, m := range g.order() {
-		if _, err := r.resolve(t.op, m.Digest(), r.s.layout.RevisionLink(r.name, m.Digest())); err == nil {
+		if _, err := r.ManifestBlob(m.Digest()); err == nil {
 			skip[m.Digest()] = true
 		} else {
 			todo = append(todo, m)
@@ -724,7 +735,7 @@ func (t *transfer) runBatched(ctx context.Context, bfs BatchFS, r *Repository, g
 	// Blobs of other algorithms, one by one, on top of durable data.
 	if len(aliases) > 0 {
 		if err := b.Sync(); err != nil {
-			return wrapErr(t.op, r.name, "", "", err)
+			return wrapErr(t.op, r.Name(), "", "", err)
 		}
 		if err := forEach(ctx, t.workers, len(aliases), func(i int) error { return t.blob(aliases[i]) }); err != nil {
 			return err
@@ -734,10 +745,10 @@ func (t *transfer) runBatched(ctx context.Context, bfs BatchFS, r *Repository, g
 	// Phase 2: the blobs' _layers links.
 	err = forEach(ctx, t.workers, len(canonical), func(i int) error {
 		d := canonical[i].digest
-		if cur, err := readLink(r.s.fsys, r.s.layout.LayerLink(r.name, d)); err == nil && cur == d {
+		if cur, err := regstore.ReadLink(r.Store().FS(), r.Store().Layout().LayerLink(r.Name(), d)); err == nil && cur == d {
 			return nil // in place already
 		}
-		return r.link(b, "put blob", d, "")
+		return linkBlob(r, b, d, "")
 	})
 	if err != nil {
 		return err
@@ -754,18 +765,18 @@ func (t *transfer) runBatched(ctx context.Context, bfs BatchFS, r *Repository, g
 				t.prog.update(func(s *CopyStats) { s.ManifestsSkipped++ })
 				return nil
 			}
-			if err := r.checkStored(m); err != nil {
-				return r.err("put manifest", m.Digest().String(), "", err)
+			if err := checkStored(r, m); err != nil {
+				return repoErr(r, "put manifest", m.Digest().String(), "", err)
 			}
-			p := r.s.layout.RevisionLink(r.name, m.Digest())
-			if err := writeLink(b, p, m.Digest()); err != nil {
-				return r.err("put manifest", m.Digest().String(), p, err)
+			p := r.Store().Layout().RevisionLink(r.Name(), m.Digest())
+			if err := regstore.WriteLink(b, p, m.Digest()); err != nil {
+				return repoErr(r, "put manifest", m.Digest().String(), p, err)
 			}
 			t.prog.update(func(s *CopyStats) { s.Manifests++ })
 			return nil
 		})
 		if err != nil {
-			return wrapErr(t.op, r.name, "", "", err)
+			return wrapErr(t.op, r.Name(), "", "", err)
 		}
 		if err := publish(); err != nil {
 			return err
@@ -775,19 +786,19 @@ func (t *transfer) runBatched(ctx context.Context, bfs BatchFS, r *Repository, g
 	// Phases 4 and 5: tags, index entries before current links.
 	var set []tagAssignment
 	for _, ta := range tags {
-		if cur, err := (&Tag{r: r, name: ta.tag}).Digest(); err != nil || cur != ta.digest {
+		if cur, err := tagDigest(r, ta.tag); err != nil || cur != ta.digest {
 			set = append(set, ta)
 		}
 	}
 	for _, current := range []bool{false, true} {
 		err := forEach(ctx, t.workers, len(set), func(i int) error {
 			ta := set[i]
-			p := r.s.layout.TagIndexLink(r.name, ta.tag, ta.digest)
+			p := r.Store().Layout().TagIndexLink(r.Name(), ta.tag, ta.digest)
 			if current {
-				p = r.s.layout.TagCurrent(r.name, ta.tag)
+				p = r.Store().Layout().TagCurrent(r.Name(), ta.tag)
 			}
-			if err := writeLink(b, p, ta.digest); err != nil {
-				return r.err("set tag", ta.tag, p, err)
+			if err := regstore.WriteLink(b, p, ta.digest); err != nil {
+				return repoErr(r, "set tag", ta.tag, p, err)
 			}
 			if current {
 				t.prog.update(func(s *CopyStats) { s.Tags++ })
@@ -795,38 +806,38 @@ func (t *transfer) runBatched(ctx context.Context, bfs BatchFS, r *Repository, g
 			return nil
 		})
 		if err != nil {
-			return wrapErr(t.op, r.name, "", "", err)
+			return wrapErr(t.op, r.Name(), "", "", err)
 		}
 		if err := publish(); err != nil {
 			return err
 		}
 	}
 	if err := b.Sync(); err != nil {
-		return wrapErr(t.op, r.name, "", "", err)
+		return wrapErr(t.op, r.Name(), "", "", err)
 	}
 	return nil
 }
 
 // stageBlob stages the data of a sha256 blob in b, unless the store has it:
 // a hard link when possible, a verified copy otherwise.
-func (t *transfer) stageBlob(b WriteBatch, r *Repository, ref blobRef) error {
-	if have, err := r.s.statBlob(ref.digest); err == nil {
+func (t *transfer) stageBlob(b regstore.WriteBatch, r *regstore.Repository, ref blobRef) error {
+	if have, err := r.Store().Blob(ref.digest); err == nil {
 		if ref.size >= 0 && have.Size() != ref.size {
-			return r.err("put blob", ref.digest.String(), have.Path(),
-				fmt.Errorf("%w: stored blob has %d bytes, expected %d", ErrSizeMismatch, have.Size(), ref.size))
+			return repoErr(r, "put blob", ref.digest.String(), have.Path(),
+				fmt.Errorf("%w: stored blob has %d bytes, expected %d", regstore.ErrSizeMismatch, have.Size(), ref.size))
 		}
 		if !t.fresh[ref.digest] {
 			t.prog.update(func(s *CopyStats) { s.BlobsSkipped++; s.BytesSkipped += ref.size })
 		}
 		return nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return r.err("put blob", ref.digest.String(), r.s.layout.BlobData(ref.digest), err)
+		return repoErr(r, "put blob", ref.digest.String(), r.Store().Layout().BlobData(ref.digest), err)
 	}
-	p := r.s.layout.BlobData(ref.digest)
+	p := r.Store().Layout().BlobData(ref.digest)
 	if t.linker != nil {
 		linked, err := t.linker.link(b, ref.path, p, ref.digest, ref.size, t.trust)
 		if err != nil {
-			return &Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
+			return &regstore.Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
 		}
 		if linked {
 			t.prog.update(func(s *CopyStats) { s.BlobsLinked++; s.BytesLinked += ref.size })
@@ -835,44 +846,44 @@ func (t *transfer) stageBlob(b WriteBatch, r *Repository, ref blobRef) error {
 	}
 	f, err := t.src.fsys().Open(ref.path)
 	if err != nil {
-		return &Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
+		return &regstore.Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
 	}
 	defer f.Close()
 	if err := writeVerified(b, p, f, ref.digest, ref.size); err != nil {
-		return r.err("put blob", ref.digest.String(), p, err)
+		return repoErr(r, "put blob", ref.digest.String(), p, err)
 	}
 	t.prog.update(func(s *CopyStats) { s.Blobs++; s.Bytes += ref.size })
 	return nil
 }
 
 // stageData stages the data of a manifest in b, unless the store has it.
-func (t *transfer) stageData(b WriteBatch, r *Repository, d digest.Digest, size int64, raw []byte) error {
-	p := r.s.layout.BlobData(d)
-	if have, err := r.s.statBlob(d); err == nil {
+func (t *transfer) stageData(b regstore.WriteBatch, r *regstore.Repository, d digest.Digest, size int64, raw []byte) error {
+	p := r.Store().Layout().BlobData(d)
+	if have, err := r.Store().Blob(d); err == nil {
 		if have.Size() != size {
-			return r.err("put manifest", d.String(), p,
-				fmt.Errorf("%w: stored blob has %d bytes, expected %d", ErrSizeMismatch, have.Size(), size))
+			return repoErr(r, "put manifest", d.String(), p,
+				fmt.Errorf("%w: stored blob has %d bytes, expected %d", regstore.ErrSizeMismatch, have.Size(), size))
 		}
 		return nil
 	}
 	// raw is what d was computed from when the manifest was loaded: no
 	// need to hash it again.
-	if err := copyToFile(b, p, bytes.NewReader(raw)); err != nil {
-		return r.err("put manifest", d.String(), p, err)
+	if err := regstore.WriteFile(b, p, bytes.NewReader(raw)); err != nil {
+		return repoErr(r, "put manifest", d.String(), p, err)
 	}
 	return nil
 }
 
 // checkStored applies to a manifest whose data is stored the checks of
-// [Repository.PutManifest] (the registry's push validation), or, for a
+// [regstore.Repository.PutManifest] (the registry's push validation), or, for a
 // schema1 manifest, which cannot be pushed, that its blobs are linked.
-func (r *Repository) checkStored(m *Manifest) error {
-	if m.MediaType() != MediaTypeDockerSchema1Signed {
-		return r.checkReferences(m)
+func checkStored(r *regstore.Repository, m *regstore.Manifest) error {
+	if m.MediaType() != regstore.MediaTypeDockerSchema1Signed {
+		return r.CheckReferences(m)
 	}
 	for d := range m.Blobs() {
 		if _, err := r.Blob(d.Digest); err != nil {
-			return fmt.Errorf("%w: blob %s: %w", ErrManifestBlobUnknown, d.Digest, err)
+			return fmt.Errorf("%w: blob %s: %w", regstore.ErrManifestBlobUnknown, d.Digest, err)
 		}
 	}
 	return nil
@@ -881,22 +892,22 @@ func (r *Repository) checkStored(m *Manifest) error {
 // putManifestAsStored publishes a manifest whose blobs and children are in
 // place: with the registry's push validation, or, for schema1 manifests
 // (which cannot be pushed), data then revision link.
-func (r *Repository) putManifestAsStored(w WriteFS, m *Manifest) error {
-	if m.MediaType() != MediaTypeDockerSchema1Signed {
+func putManifestAsStored(r *regstore.Repository, w regstore.WriteFS, m *regstore.Manifest) error {
+	if m.MediaType() != regstore.MediaTypeDockerSchema1Signed {
 		_, err := r.PutManifest("", m.Bytes())
 		return err
 	}
 	for d := range m.Blobs() {
 		if _, err := r.Blob(d.Digest); err != nil {
-			return r.err("put manifest", m.Digest().String(), "", fmt.Errorf("%w: blob %s: %w", ErrManifestBlobUnknown, d.Digest, err))
+			return repoErr(r, "put manifest", m.Digest().String(), "", fmt.Errorf("%w: blob %s: %w", regstore.ErrManifestBlobUnknown, d.Digest, err))
 		}
 	}
-	if _, err := r.s.PutBlob(bytes.NewReader(m.Bytes()), m.Digest(), m.Size()); err != nil {
+	if _, err := r.Store().PutBlob(bytes.NewReader(m.Bytes()), m.Digest(), m.Size()); err != nil {
 		return err
 	}
-	p := r.s.layout.RevisionLink(r.name, m.Digest())
-	if err := writeLink(w, p, m.Digest()); err != nil {
-		return r.err("put manifest", m.Digest().String(), p, err)
+	p := r.Store().Layout().RevisionLink(r.Name(), m.Digest())
+	if err := regstore.WriteLink(w, p, m.Digest()); err != nil {
+		return repoErr(r, "put manifest", m.Digest().String(), p, err)
 	}
 	return nil
 }
@@ -943,7 +954,7 @@ func (t *transfer) blob(ref blobRef) error {
 		if p := t.target.linkPath(ref); p != "" {
 			linked, err := t.linker.link(t.w, ref.path, p, ref.digest, ref.size, t.trust)
 			if err != nil {
-				return &Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
+				return &regstore.Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
 			}
 			if linked {
 				if err := t.target.published(ref); err != nil {
@@ -956,7 +967,7 @@ func (t *transfer) blob(ref blobRef) error {
 	}
 	f, err := t.src.fsys().Open(ref.path)
 	if err != nil {
-		return &Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
+		return &regstore.Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
 	}
 	defer f.Close()
 	if err := t.target.put(f, ref); err != nil {
@@ -1003,28 +1014,28 @@ feed:
 }
 
 // hardLinker publishes files of a source backend in a target backend as
-// hard links: within one backend through [LinkFS], or between two [*Dir]
+// hard links: within one backend through [regstore.LinkFS], or between two [*regstore.Dir]
 // backends through the operating system.
 type hardLinker struct {
 	src          fs.FS
-	dst          WriteFS
-	osSrc, osDst *Dir // set for links between two Dirs
+	dst          regstore.WriteFS
+	osSrc, osDst *regstore.Dir // set for links between two Dirs
 	off          atomic.Bool
 }
 
 // newHardLinker returns a linker from src to dst, or nil when no hard link
 // between them is possible.
-func newHardLinker(src fs.FS, dst WriteFS) *hardLinker {
+func newHardLinker(src fs.FS, dst regstore.WriteFS) *hardLinker {
 	if sameBackend(src, dst) {
-		if _, ok := dst.(LinkFS); ok {
-			if _, ok := dst.(RenameFS); ok {
+		if _, ok := dst.(regstore.LinkFS); ok {
+			if _, ok := dst.(regstore.RenameFS); ok {
 				return &hardLinker{src: src, dst: dst}
 			}
 		}
 		return nil
 	}
-	sd, ok1 := src.(*Dir)
-	dd, ok2 := dst.(*Dir)
+	sd, ok1 := src.(*regstore.Dir)
+	dd, ok2 := dst.(*regstore.Dir)
 	if ok1 && ok2 {
 		return &hardLinker{src: src, dst: dst, osSrc: sd, osDst: dd}
 	}
@@ -1052,7 +1063,7 @@ func sameBackend(a, b any) bool {
 // symbolic link placed inside the tree, and it is checked to be the same
 // file the source's traversal-resistant open finds; then it is renamed
 // into place inside the target's os.Root.
-func (l *hardLinker) link(pub WriteFS, srcPath, dstPath string, d digest.Digest, size int64, trust bool) (ok bool, err error) {
+func (l *hardLinker) link(pub regstore.WriteFS, srcPath, dstPath string, d digest.Digest, size int64, trust bool) (ok bool, err error) {
 	if l.off.Load() {
 		return false, nil
 	}
@@ -1075,31 +1086,31 @@ func (l *hardLinker) link(pub WriteFS, srcPath, dstPath string, d digest.Digest,
 		}
 		tmpInfo, err = l.osDst.Stat(tmp)
 		if err != nil || !os.SameFile(srcInfo, tmpInfo) {
-			_ = removeFile(l.dst, tmp)
+			_ = regstore.Remove(l.dst, tmp)
 			return false, nil
 		}
 	} else {
 		made = missingDirs(l.dst, path.Dir(dstPath))
-		tmp = tempName(dstPath)
-		if err := l.dst.(LinkFS).Link(srcPath, tmp); err != nil {
+		tmp = dstPath + "." + rand.Text() + ".tmp"
+		if err := l.dst.(regstore.LinkFS).Link(srcPath, tmp); err != nil {
 			removeEmptyDirs(l.dst, made)
 			return false, nil
 		}
 	}
 	defer func() {
 		if err != nil {
-			err = errors.Join(err, removeFile(l.dst, tmp))
+			err = errors.Join(err, regstore.Remove(l.dst, tmp))
 			removeEmptyDirs(l.dst, made)
 		}
 	}()
 	if trust && tmpInfo != nil {
 		if size >= 0 && tmpInfo.Size() != size {
-			return false, fmt.Errorf("%w: file has %d bytes, expected %d", ErrSizeMismatch, tmpInfo.Size(), size)
+			return false, fmt.Errorf("%w: file has %d bytes, expected %d", regstore.ErrSizeMismatch, tmpInfo.Size(), size)
 		}
 	} else if err := verifyFile(l.dst, tmp, d, size, trust); err != nil {
 		return false, err
 	}
-	if err := rename(pub, tmp, dstPath); err != nil {
+	if err := regstore.Rename(pub, tmp, dstPath); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -1117,7 +1128,7 @@ func verifyFile(fsys fs.FS, name string, d digest.Digest, size int64, trust bool
 			return err
 		}
 		if fi.Size() != size {
-			return fmt.Errorf("%w: file has %d bytes, expected %d", ErrSizeMismatch, fi.Size(), size)
+			return fmt.Errorf("%w: file has %d bytes, expected %d", regstore.ErrSizeMismatch, fi.Size(), size)
 		}
 		return nil
 	}
@@ -1127,15 +1138,15 @@ func verifyFile(fsys fs.FS, name string, d digest.Digest, size int64, trust bool
 	}
 	defer f.Close()
 	h := d.Algorithm().Hash()
-	n, err := io.CopyBuffer(h, f, make([]byte, copyBufferSize))
+	n, err := io.CopyBuffer(h, f, make([]byte, hashio.BufferSize))
 	if err != nil {
 		return err
 	}
 	if size >= 0 && n != size {
-		return fmt.Errorf("%w: read %d bytes, expected %d", ErrSizeMismatch, n, size)
+		return fmt.Errorf("%w: read %d bytes, expected %d", regstore.ErrSizeMismatch, n, size)
 	}
 	if got := digest.NewDigest(d.Algorithm(), h); got != d {
-		return fmt.Errorf("%w: content hashes to %s, expected %s", ErrDigestMismatch, got, d)
+		return fmt.Errorf("%w: content hashes to %s, expected %s", regstore.ErrDigestMismatch, got, d)
 	}
 	return nil
 }
@@ -1155,7 +1166,7 @@ func missingDirs(fsys fs.FS, dir string) []string {
 
 // removeEmptyDirs removes dirs, deepest first, stopping at the first one
 // that cannot go (another writer has put something in it).
-func removeEmptyDirs(w WriteFS, dirs []string) {
+func removeEmptyDirs(w regstore.WriteFS, dirs []string) {
 	for _, d := range dirs {
 		if w.Remove(d) != nil {
 			return
@@ -1167,7 +1178,7 @@ func removeEmptyDirs(w WriteFS, dirs []string) {
 // while it is written: content that does not hash to want, or is not size
 // bytes long (unless size is negative), is discarded with an error wrapping
 // ErrDigestMismatch or ErrSizeMismatch.
-func writeVerified(w WriteFS, name string, r io.Reader, want digest.Digest, size int64) (err error) {
+func writeVerified(w regstore.WriteFS, name string, r io.Reader, want digest.Digest, size int64) (err error) {
 	fw, err := w.Create(name)
 	if err != nil {
 		return err
@@ -1182,16 +1193,74 @@ func writeVerified(w WriteFS, name string, r io.Reader, want digest.Digest, size
 		r = io.LimitReader(r, size+1)
 	}
 	h := want.Algorithm().Hash()
-	n, err := copyHashed(fw, r, []hash.Hash{h})
+	n, err := hashio.Copy(fw, r, h)
 	if err != nil {
 		return err
 	}
 	if size >= 0 && n != size {
-		return fmt.Errorf("%w: read %d bytes, expected %d", ErrSizeMismatch, n, size)
+		return fmt.Errorf("%w: read %d bytes, expected %d", regstore.ErrSizeMismatch, n, size)
 	}
 	if got := digest.NewDigest(want.Algorithm(), h); got != want {
-		return fmt.Errorf("%w: content hashes to %s, expected %s", ErrDigestMismatch, got, want)
+		return fmt.Errorf("%w: content hashes to %s, expected %s", regstore.ErrDigestMismatch, got, want)
 	}
 	committing = true
 	return fw.Commit()
+}
+
+func repoErr(r *regstore.Repository, op, ref, path string, err error) error {
+	return &regstore.Error{Op: op, Repository: r.Name(), Reference: ref, Path: path, Err: err}
+}
+
+// tagDigest is what tag name of r points at.
+func tagDigest(r *regstore.Repository, name string) (digest.Digest, error) {
+	t, err := r.Tag(name)
+	if err != nil {
+		return "", err
+	}
+	return t.Digest()
+}
+
+// linkBlob writes through w the _layers links of r for canonical and, if
+// different, alias, both naming canonical, as a completed upload does.
+func linkBlob(r *regstore.Repository, w regstore.WriteFS, canonical, alias digest.Digest) error {
+	ds := []digest.Digest{canonical}
+	if alias != "" && alias != canonical {
+		ds = append(ds, alias)
+	}
+	for _, d := range ds {
+		p := r.Store().Layout().LayerLink(r.Name(), d)
+		if err := regstore.WriteLink(w, p, canonical); err != nil {
+			return repoErr(r, "put blob", d.String(), p, err)
+		}
+	}
+	return nil
+}
+
+// setTag writes through w tag's index entry for d, then its current link,
+// as a tag push does.
+func setTag(r *regstore.Repository, w regstore.WriteFS, tag string, d digest.Digest) error {
+	l := r.Store().Layout()
+	for _, p := range []string{l.TagIndexLink(r.Name(), tag, d), l.TagCurrent(r.Name(), tag)} {
+		if err := regstore.WriteLink(w, p, d); err != nil {
+			return repoErr(r, "set tag", tag, p, err)
+		}
+	}
+	return nil
+}
+
+// quote is b for a message, cut at 80 bytes.
+func quote(b []byte) string {
+	if len(b) > 80 {
+		return string(b[:80]) + "…"
+	}
+	return string(b)
+}
+
+// writer is the store's write side; its error names op.
+func writer(s *regstore.Store, op string) (regstore.WriteFS, error) {
+	w, err := s.Writer()
+	if e := (*regstore.Error)(nil); errors.As(err, &e) {
+		e.Op = op
+	}
+	return w, err
 }

@@ -1,4 +1,4 @@
-package regstore
+package migrate
 
 import (
 	"archive/tar"
@@ -17,19 +17,8 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
-)
-
-// Docker media types of image content (docker/distribution's schema2
-// names), which an import from a docker save archive writes into manifests.
-const (
-	// MediaTypeDockerConfig is an image config.
-	MediaTypeDockerConfig = "application/vnd.docker.container.image.v1+json"
-	// MediaTypeDockerLayer is a gzip-compressed layer tar, as docker push
-	// writes it.
-	MediaTypeDockerLayer = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-	// MediaTypeDockerUncompressedLayer is an uncompressed layer tar, as
-	// docker save writes it.
-	MediaTypeDockerUncompressedLayer = "application/vnd.docker.image.rootfs.diff.tar"
+	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/internal/hashio"
 )
 
 // archiveMemLimit is the size up to which a file of an archive is kept in
@@ -57,7 +46,7 @@ const maxImageConfigSize = 32 << 20
 //
 //     By default the layers are stored as they are in the archive: the
 //     uncompressed ones with the media type
-//     [MediaTypeDockerUncompressedLayer], which the registry (both
+//     [regstore.MediaTypeDockerUncompressedLayer], which the registry (both
 //     versions), docker, containerd, podman, skopeo and crane pull accept.
 //     They are not recompressed because then each byte is written once and
 //     hashed once, with no CPU spent on compression; each layer's digest
@@ -66,19 +55,19 @@ const maxImageConfigSize = 32 << 20
 //     compressor and its level). The cost is size: the registry then
 //     stores and serves the layers uncompressed. With
 //     [ImportOptions].GzipLayers they are gzip-compressed instead, as
-//     docker push does, with media type [MediaTypeDockerLayer]: smaller,
+//     docker push does, with media type [regstore.MediaTypeDockerLayer]: smaller,
 //     slower to import, and what tools that insist on gzip want (crane
 //     validate, for one, cannot check uncompressed layers).
 //
 //     Layers that are gzip-compressed in the archive (as crane save writes
-//     them) are stored as they are, with [MediaTypeDockerLayer]. In every
+//     them) are stored as they are, with [regstore.MediaTypeDockerLayer]. In every
 //     case each layer's uncompressed digest is checked against the
 //     config's rootfs.diff_ids, and an image whose diff_ids do not match
-//     is refused with an error wrapping [ErrDigestMismatch].
+//     is refused with an error wrapping [regstore.ErrDigestMismatch].
 //
 //   - The form newer docker writes, with an OCI image layout inside
 //     (index.json and oci-layout present): it is imported as by
-//     [Repository.ImportOCILayout], with the entries' names taken from
+//     [ImportOCILayout], with the entries' names taken from
 //     their annotations or, failing those, from manifest.json's RepoTags.
 //
 // The archive is read once, as a stream: files larger than 64 KiB are
@@ -87,17 +76,17 @@ const maxImageConfigSize = 32 << 20
 // the end. So the store may be left with blob data no manifest uses (files
 // of images that were not selected, or of an archive that turned out to be
 // invalid); garbage collection removes it.
-func (r *Repository) ImportDockerArchive(ctx context.Context, archive io.Reader, opts ImportOptions) (*ImportResult, error) {
+func ImportDockerArchive(ctx context.Context, r *regstore.Repository, archive io.Reader, opts ImportOptions) (*ImportResult, error) {
 	const op = "import docker archive"
-	w, err := r.s.writer(op, r.name, "")
+	w, err := writer(r.Store(), op)
 	if err != nil {
 		return nil, err
 	}
 	res := &ImportResult{}
 	prog := &progress{stats: &res.Stats, fn: opts.Progress}
-	afs, err := r.readArchive(ctx, archive, prog, opts.GzipLayers)
+	afs, err := readArchive(ctx, r, archive, prog, opts.GzipLayers)
 	if err != nil {
-		return nil, wrapErr(op, r.name, "", "", err)
+		return nil, wrapErr(op, r.Name(), "", "", err)
 	}
 	opts.HardLink = false // nothing to link: the data is in the store already or in memory
 	fresh := afs.stored()
@@ -105,16 +94,16 @@ func (r *Repository) ImportDockerArchive(ctx context.Context, archive io.Reader,
 		if _, ok := afs.lookup(v1.ImageLayoutFile); ok {
 			namesFor, err := afs.repoTagsByConfig()
 			if err != nil {
-				return nil, wrapErr(op, r.name, "", "manifest.json", err)
+				return nil, wrapErr(op, r.Name(), "", "manifest.json", err)
 			}
-			return r.importLayout(ctx, op, afs, opts, namesFor, res, fresh)
+			return importLayout(ctx, r, op, afs, opts, namesFor, res, fresh)
 		}
 	}
 	entries, src, err := afs.legacyImages(opts.GzipLayers)
 	if err != nil {
-		return nil, wrapErr(op, r.name, "", "", err)
+		return nil, wrapErr(op, r.Name(), "", "", err)
 	}
-	return r.importEntries(ctx, op, w, src, entries, opts, res, fresh)
+	return importEntries(ctx, r, op, w, src, entries, opts, res, fresh)
 }
 
 // stored is the set of digests the archive's reading stored as blob data.
@@ -130,7 +119,7 @@ func (a *archiveFS) stored() map[digest.Digest]bool {
 
 // readArchive reads the whole tar stream: small files into memory, the
 // others into the store as blob data.
-func (r *Repository) readArchive(ctx context.Context, archive io.Reader, prog *progress, gzipLayers bool) (*archiveFS, error) {
+func readArchive(ctx context.Context, r *regstore.Repository, archive io.Reader, prog *progress, gzipLayers bool) (*archiveFS, error) {
 	br := bufio.NewReaderSize(archive, 64<<10)
 	var in io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -141,7 +130,7 @@ func (r *Repository) readArchive(ctx context.Context, archive io.Reader, prog *p
 		defer zr.Close()
 		in = zr
 	}
-	afs := &archiveFS{s: r.s, files: map[string]*archiveFile{}, links: map[string]string{}, gzipped: map[string]string{}}
+	afs := &archiveFS{s: r.Store(), files: map[string]*archiveFile{}, links: map[string]string{}, gzipped: map[string]string{}}
 	tr := tar.NewReader(in)
 	for {
 		hdr, err := tr.Next()
@@ -163,7 +152,7 @@ func (r *Repository) readArchive(ctx context.Context, archive io.Reader, prog *p
 			// A legacy layer is compressed as it is read, when asked to,
 			// so that its uncompressed form is never stored.
 			compress := gzipLayers && path.Base(name) == "layer.tar"
-			f, err := r.readArchiveFile(tr, hdr.Size, compress)
+			f, err := readArchiveFile(r, tr, hdr.Size, compress)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
@@ -190,7 +179,7 @@ func (r *Repository) readArchive(ctx context.Context, archive io.Reader, prog *p
 // readArchiveFile reads one file of the archive: into memory when it is
 // small, otherwise into the store, hashed as it is written; with compress,
 // gzip-compressed on the way into the store.
-func (r *Repository) readArchiveFile(tr io.Reader, size int64, compress bool) (*archiveFile, error) {
+func readArchiveFile(r *regstore.Repository, tr io.Reader, size int64, compress bool) (*archiveFile, error) {
 	if size <= archiveMemLimit {
 		b := make([]byte, size)
 		if _, err := io.ReadFull(tr, b); err != nil {
@@ -199,9 +188,9 @@ func (r *Repository) readArchiveFile(tr io.Reader, size int64, compress bool) (*
 		return &archiveFile{inMemory: true, data: b, size: size}, nil
 	}
 	if compress {
-		return r.s.putGzipped(io.LimitReader(tr, size), size)
+		return putGzipped(r.Store(), io.LimitReader(tr, size), size)
 	}
-	b, err := r.s.PutBlob(tr, "", size)
+	b, err := r.Store().PutBlob(tr, "", size)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +201,7 @@ func (r *Repository) readArchiveFile(tr io.Reader, size int64, compress bool) (*
 // returns the stored file with the digest of the uncompressed content as
 // its diffID. The compression is docker's (gzip's default level, no name,
 // no time), so equal content gives equal blobs.
-func (s *Store) putGzipped(rd io.Reader, size int64) (*archiveFile, error) {
+func putGzipped(s *regstore.Store, rd io.Reader, size int64) (*archiveFile, error) {
 	pr, pw := io.Pipe()
 	h := digest.Canonical.Digester()
 	done := make(chan struct{})
@@ -221,9 +210,9 @@ func (s *Store) putGzipped(rd io.Reader, size int64) (*archiveFile, error) {
 		defer close(done)
 		zw := gzip.NewWriter(pw)
 		var err error
-		n, err = io.CopyBuffer(zw, io.TeeReader(rd, h.Hash()), make([]byte, copyBufferSize))
+		n, err = io.CopyBuffer(zw, io.TeeReader(rd, h.Hash()), make([]byte, hashio.BufferSize))
 		if err == nil && n != size {
-			err = fmt.Errorf("%w: %w: read %d bytes, expected %d", ErrInvalidSource, ErrSizeMismatch, n, size)
+			err = fmt.Errorf("%w: %w: read %d bytes, expected %d", ErrInvalidSource, regstore.ErrSizeMismatch, n, size)
 		}
 		pw.CloseWithError(errors.Join(err, zw.Close()))
 	}()
@@ -245,7 +234,7 @@ func cleanArchiveName(name string) (string, bool) {
 // archiveFS is the content of an archive, as an fs.FS of regular files:
 // the small ones in memory, the others as blob data of the store.
 type archiveFS struct {
-	s       *Store
+	s       *regstore.Store
 	files   map[string]*archiveFile
 	links   map[string]string // symbolic and hard links: name → target
 	gzipped map[string]string // layer → its compressed form, made by the import
@@ -301,7 +290,7 @@ func (a *archiveFS) Open(name string) (fs.File, error) {
 	if f.inMemory {
 		return &archiveMemFile{Reader: bytes.NewReader(f.data), info: info}, nil
 	}
-	inner, err := a.s.fsys.Open(a.s.layout.BlobData(f.digest))
+	inner, err := a.s.FS().Open(a.s.Layout().BlobData(f.digest))
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
@@ -357,7 +346,7 @@ type dockerImage struct {
 }
 
 func (a *archiveFS) dockerManifest() ([]dockerImage, error) {
-	raw, err := readSmallFile(a, "manifest.json", MaxManifestSize)
+	raw, err := readSmallFile(a, "manifest.json", regstore.MaxManifestSize)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: the archive has neither manifest.json nor index.json and oci-layout", ErrInvalidSource)
@@ -373,7 +362,7 @@ func (a *archiveFS) dockerManifest() ([]dockerImage, error) {
 
 // repoTagsByConfig maps, from manifest.json when there is one, each image
 // config's digest to the image's RepoTags.
-func (a *archiveFS) repoTagsByConfig() (func(*Manifest) []string, error) {
+func (a *archiveFS) repoTagsByConfig() (func(*regstore.Manifest) []string, error) {
 	if _, ok := a.lookup("manifest.json"); !ok {
 		return nil, nil
 	}
@@ -387,7 +376,7 @@ func (a *archiveFS) repoTagsByConfig() (func(*Manifest) []string, error) {
 			byConfig[d] = append(byConfig[d], img.RepoTags...)
 		}
 	}
-	return func(m *Manifest) []string {
+	return func(m *regstore.Manifest) []string {
 		if c, ok := m.Config(); ok {
 			return byConfig[c.Digest]
 		}
@@ -414,7 +403,7 @@ func (a *archiveFS) legacyImages(gzipLayers bool) ([]*importEntry, source, error
 	return entries, src, nil
 }
 
-func (a *archiveFS) legacyImage(img dockerImage, src *archiveSource, gzipLayers bool) (*Manifest, error) {
+func (a *archiveFS) legacyImage(img dockerImage, src *archiveSource, gzipLayers bool) (*regstore.Manifest, error) {
 	desc := func(p, mediaType string) (dockerDescriptor, error) {
 		if !fs.ValidPath(p) {
 			return dockerDescriptor{}, fmt.Errorf("%w: path %q", ErrInvalidSource, p)
@@ -426,7 +415,7 @@ func (a *archiveFS) legacyImage(img dockerImage, src *archiveSource, gzipLayers 
 		src.paths[d] = p
 		return dockerDescriptor{MediaType: mediaType, Digest: d, Size: size}, nil
 	}
-	config, err := desc(img.Config, MediaTypeDockerConfig)
+	config, err := desc(img.Config, regstore.MediaTypeDockerConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -443,14 +432,14 @@ func (a *archiveFS) legacyImage(img dockerImage, src *archiveSource, gzipLayers 
 		return nil, fmt.Errorf("%w: config: %w", ErrInvalidSource, err)
 	}
 	if len(cfg.RootFS.DiffIDs) != len(img.Layers) {
-		return nil, fmt.Errorf("%w: config lists %d diff_ids for %d layers", ErrDigestMismatch, len(cfg.RootFS.DiffIDs), len(img.Layers))
+		return nil, fmt.Errorf("%w: config lists %d diff_ids for %d layers", regstore.ErrDigestMismatch, len(cfg.RootFS.DiffIDs), len(img.Layers))
 	}
 	man := struct {
 		SchemaVersion int                `json:"schemaVersion"`
 		MediaType     string             `json:"mediaType"`
 		Config        dockerDescriptor   `json:"config"`
 		Layers        []dockerDescriptor `json:"layers"`
-	}{SchemaVersion: 2, MediaType: MediaTypeDockerManifest, Config: dockerDescriptor(config), Layers: []dockerDescriptor{}}
+	}{SchemaVersion: 2, MediaType: regstore.MediaTypeDockerManifest, Config: dockerDescriptor(config), Layers: []dockerDescriptor{}}
 	for i, p := range img.Layers {
 		if !fs.ValidPath(p) {
 			return nil, fmt.Errorf("%w: path %q", ErrInvalidSource, p)
@@ -462,7 +451,7 @@ func (a *archiveFS) legacyImage(img dockerImage, src *archiveSource, gzipLayers 
 			}
 			p = z
 		}
-		l, err := desc(p, MediaTypeDockerUncompressedLayer)
+		l, err := desc(p, regstore.MediaTypeDockerUncompressedLayer)
 		if err != nil {
 			return nil, err
 		}
@@ -471,10 +460,10 @@ func (a *archiveFS) legacyImage(img dockerImage, src *archiveSource, gzipLayers 
 			return nil, fmt.Errorf("layer %s: %w", p, err)
 		}
 		if gzipped {
-			l.MediaType = MediaTypeDockerLayer
+			l.MediaType = regstore.MediaTypeDockerLayer
 		}
 		if diffID != cfg.RootFS.DiffIDs[i] {
-			return nil, fmt.Errorf("%w: layer %d (%s) is %s uncompressed, the config's diff_id is %s", ErrDigestMismatch, i, p, diffID, cfg.RootFS.DiffIDs[i])
+			return nil, fmt.Errorf("%w: layer %d (%s) is %s uncompressed, the config's diff_id is %s", regstore.ErrDigestMismatch, i, p, diffID, cfg.RootFS.DiffIDs[i])
 		}
 		man.Layers = append(man.Layers, l)
 	}
@@ -483,7 +472,7 @@ func (a *archiveFS) legacyImage(img dockerImage, src *archiveSource, gzipLayers 
 	if err != nil {
 		return nil, err
 	}
-	return ParseManifest(b)
+	return regstore.ParseManifest(b)
 }
 
 // dockerDescriptor is a descriptor with docker's field order, so that the
@@ -515,7 +504,7 @@ func (a *archiveFS) diffID(name string, d digest.Digest) (digest.Digest, bool, e
 		}
 		defer zr.Close()
 		h := digest.Canonical.Digester()
-		if _, err := io.CopyBuffer(h.Hash(), zr, make([]byte, copyBufferSize)); err != nil {
+		if _, err := io.CopyBuffer(h.Hash(), zr, make([]byte, hashio.BufferSize)); err != nil {
 			return "", false, err
 		}
 		return h.Digest(), true, nil
@@ -559,7 +548,7 @@ func (a *archiveFS) gzipLayer(name string) (string, error) {
 			return "", err
 		}
 		z = &archiveFile{inMemory: true, data: buf.Bytes(), size: int64(buf.Len()), diffID: digest.FromBytes(f.data)}
-	} else if z, err = a.s.putGzipped(br, f.size); err != nil {
+	} else if z, err = putGzipped(a.s, br, f.size); err != nil {
 		return "", err
 	}
 	zname := name + "\x00gzip" // NUL: no tar entry name has one
@@ -576,7 +565,7 @@ type archiveSource struct {
 
 func (s *archiveSource) fsys() fs.FS { return s.a }
 
-func (s *archiveSource) manifest(desc v1.Descriptor) (*Manifest, error) {
+func (s *archiveSource) manifest(desc v1.Descriptor) (*regstore.Manifest, error) {
 	return nil, fmt.Errorf("manifest %s: %w", desc.Digest, fs.ErrNotExist)
 }
 
@@ -595,32 +584,32 @@ func (s *archiveSource) blob(desc v1.Descriptor) (blobRef, error) {
 // <hex>.manifest.json) into the repository, and tags it with tag, unless tag
 // is "". Only opts' HardLink, TrustDigests, Workers and Progress apply. It
 // returns the imported (top-level) manifest. Everything is verified and
-// written in the order of [Repository.ImportOCILayout].
-func (r *Repository) ImportSkopeoDir(ctx context.Context, src fs.FS, tag string, opts ImportOptions) (*Manifest, error) {
+// written in the order of [ImportOCILayout].
+func ImportSkopeoDir(ctx context.Context, r *regstore.Repository, src fs.FS, tag string, opts ImportOptions) (*regstore.Manifest, error) {
 	const op = "import skopeo dir"
-	w, err := r.s.writer(op, r.name, tag)
+	w, err := writer(r.Store(), op)
 	if err != nil {
 		return nil, err
 	}
 	if tag != "" {
-		if err := ValidateTag(tag); err != nil {
-			return nil, r.err(op, tag, "", err)
+		if err := regstore.ValidateTag(tag); err != nil {
+			return nil, repoErr(r, op, tag, "", err)
 		}
 	}
 	v, err := readSmallFile(src, "version", 4<<10)
 	if err != nil {
-		return nil, wrapErr(op, r.name, tag, "version", err)
+		return nil, wrapErr(op, r.Name(), tag, "version", err)
 	}
 	if !strings.HasPrefix(string(v), "Directory Transport Version: 1.") {
-		return nil, r.err(op, tag, "version", fmt.Errorf("%w: unknown dir transport version %q", ErrInvalidSource, truncate(v)))
+		return nil, repoErr(r, op, tag, "version", fmt.Errorf("%w: unknown dir transport version %q", ErrInvalidSource, quote(v)))
 	}
-	raw, err := readSmallFile(src, "manifest.json", MaxManifestSize)
+	raw, err := readSmallFile(src, "manifest.json", regstore.MaxManifestSize)
 	if err != nil {
-		return nil, wrapErr(op, r.name, tag, "manifest.json", err)
+		return nil, wrapErr(op, r.Name(), tag, "manifest.json", err)
 	}
-	m, err := ParseManifest(raw)
+	m, err := regstore.ParseManifest(raw)
 	if err != nil {
-		return nil, r.err(op, tag, "manifest.json", err)
+		return nil, repoErr(r, op, tag, "manifest.json", err)
 	}
 	ls := layoutSource{fs: src, path: skopeoBlobPath,
 		manifestPath: func(d digest.Digest) string { return skopeoBlobPath(d) + ".manifest.json" }}
@@ -629,7 +618,7 @@ func (r *Repository) ImportSkopeoDir(ctx context.Context, src fs.FS, tag string,
 	if tag != "" {
 		opts.Tags = map[string]string{m.Digest().String(): tag}
 	}
-	if _, err := r.importEntries(ctx, op, w, ls, []*importEntry{entry}, opts, &ImportResult{}, nil); err != nil {
+	if _, err := importEntries(ctx, r, op, w, ls, []*importEntry{entry}, opts, &ImportResult{}, nil); err != nil {
 		return nil, err
 	}
 	return m, nil

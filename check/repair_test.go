@@ -1,4 +1,4 @@
-package regstore_test
+package check_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
 	"github.com/regstore/regstore/internal/backendtest"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
@@ -27,7 +28,7 @@ func quarantined(s *regstore.Store, p string) string {
 
 // actionLines is "op path" (and " -> to" for a quarantine) per action, in
 // order.
-func actionLines(as []regstore.RepairAction) []string {
+func actionLines(as []check.RepairAction) []string {
 	var out []string
 	for _, a := range as {
 		s := string(a.Op) + " " + a.Path
@@ -63,11 +64,11 @@ func secondIndex(k *kit) digest.Digest { return max(k.index.Digest(), k.lst.Dige
 type repairCase struct {
 	name string
 	brk  func(t *testing.T, k *kit)
-	opts regstore.RepairOptions
+	opts check.RepairOptions
 	// pass selects the problems handed to Repair (nil: all of them).
-	pass func(k *kit, p regstore.Problem) bool
+	pass func(k *kit, p check.Problem) bool
 	// fixed are the kinds Check must no longer report.
-	fixed []regstore.ProblemKind
+	fixed []check.ProblemKind
 	// actions are the expected actions (see actionLines), in order.
 	actions func(k *kit) []string
 	// after is every problem Check reports after the repair (see
@@ -92,21 +93,21 @@ var repairCases = []repairCase{
 	{
 		name:  "remove dangling layer link",
 		brk:   func(t *testing.T, k *kit) { require.NoError(t, regstoretest.DanglingLink(k.s, "app", string(k.l2))) },
-		opts:  regstore.RepairOptions{RemoveDanglingLinks: true},
-		fixed: []regstore.ProblemKind{regstore.BlobMissing},
+		opts:  check.RepairOptions{RemoveDanglingLinks: true},
+		fixed: []check.ProblemKind{check.BlobMissing},
 		actions: func(k *kit) []string {
 			return []string{"remove-link " + k.s.Layout().LayerLink("app", k.l2)}
 		},
 		// The manifest still needs the lost layer: that is the truth.
 		after: func(k *kit) []string {
-			return []string{kp(regstore.ReferenceMissing, k.s.Layout().BlobData(k.img.Digest()))}
+			return []string{kp(check.ReferenceMissing, k.s.Layout().BlobData(k.img.Digest()))}
 		},
 	},
 	{
 		name:  "remove dangling manifest: tag first, then revision link",
 		brk:   func(t *testing.T, k *kit) { require.NoError(t, regstoretest.DanglingLink(k.s, "app", "docker")) },
-		opts:  regstore.RepairOptions{RemoveDanglingLinks: true},
-		fixed: []regstore.ProblemKind{regstore.BlobMissing, regstore.TagUnresolvable},
+		opts:  check.RepairOptions{RemoveDanglingLinks: true},
+		fixed: []check.ProblemKind{check.BlobMissing, check.TagUnresolvable},
 		actions: func(k *kit) []string {
 			l := k.s.Layout()
 			return []string{"remove-tag " + l.Tag("app", "docker"), "remove-link " + l.RevisionLink("app", k.docker.Digest())}
@@ -116,11 +117,11 @@ var repairCases = []repairCase{
 	{
 		name: "remove dangling revision link: its tags go first even when not passed",
 		brk:  func(t *testing.T, k *kit) { require.NoError(t, regstoretest.DanglingLink(k.s, "app", "docker")) },
-		opts: regstore.RepairOptions{RemoveDanglingLinks: true},
-		pass: func(k *kit, p regstore.Problem) bool {
+		opts: check.RepairOptions{RemoveDanglingLinks: true},
+		pass: func(k *kit, p check.Problem) bool {
 			return p.Path == k.s.Layout().RevisionLink("app", k.docker.Digest())
 		},
-		fixed: []regstore.ProblemKind{regstore.BlobMissing, regstore.TagUnresolvable},
+		fixed: []check.ProblemKind{check.BlobMissing, check.TagUnresolvable},
 		actions: func(k *kit) []string {
 			l := k.s.Layout()
 			return []string{"remove-tag " + l.Tag("app", "docker"), "remove-link " + l.RevisionLink("app", k.docker.Digest())}
@@ -132,8 +133,8 @@ var repairCases = []repairCase{
 		brk: func(t *testing.T, k *kit) {
 			require.NoError(t, regstoretest.TagWithoutIndexEntry(k.s, "app", "latest"))
 		},
-		opts:  regstore.RepairOptions{RestoreTagIndex: true},
-		fixed: []regstore.ProblemKind{regstore.TagNotInIndex},
+		opts:  check.RepairOptions{RestoreTagIndex: true},
+		fixed: []check.ProblemKind{check.TagNotInIndex},
 		actions: func(k *kit) []string {
 			return []string{"write-link " + k.s.Layout().TagIndexLink("app", "latest", k.img.Digest())}
 		},
@@ -147,8 +148,8 @@ var repairCases = []repairCase{
 	{
 		name:  "quarantine corrupt layer; pushing it again heals",
 		brk:   func(t *testing.T, k *kit) { require.NoError(t, regstoretest.CorruptBlob(k.s, k.l2)) },
-		opts:  regstore.RepairOptions{Quarantine: true},
-		fixed: []regstore.ProblemKind{regstore.BlobCorrupt},
+		opts:  check.RepairOptions{Quarantine: true},
+		fixed: []check.ProblemKind{check.BlobCorrupt},
 		actions: func(k *kit) []string {
 			p := k.s.Layout().BlobData(k.l2)
 			return []string{"quarantine " + p + " -> " + quarantined(k.s, p)}
@@ -156,7 +157,7 @@ var repairCases = []repairCase{
 		// Links stay: they name the right digest.
 		after: func(k *kit) []string {
 			l := k.s.Layout()
-			return []string{kp(regstore.BlobMissing, l.LayerLink("app", k.l2)), kp(regstore.ReferenceMissing, l.BlobData(k.img.Digest()))}
+			return []string{kp(check.BlobMissing, l.LayerLink("app", k.l2)), kp(check.ReferenceMissing, l.BlobData(k.img.Digest()))}
 		},
 		more: func(t *testing.T, k *kit) {
 			b, err := fs.ReadFile(k.s.FS(), quarantined(k.s, k.s.Layout().BlobData(k.l2)))
@@ -170,15 +171,15 @@ var repairCases = []repairCase{
 	{
 		name:  "quarantine corrupt manifest data",
 		brk:   func(t *testing.T, k *kit) { require.NoError(t, regstoretest.CorruptBlob(k.s, k.docker.Digest())) },
-		opts:  regstore.RepairOptions{Quarantine: true},
-		fixed: []regstore.ProblemKind{regstore.BlobCorrupt},
+		opts:  check.RepairOptions{Quarantine: true},
+		fixed: []check.ProblemKind{check.BlobCorrupt},
 		actions: func(k *kit) []string {
 			p := k.s.Layout().BlobData(k.docker.Digest())
 			return []string{"quarantine " + p + " -> " + quarantined(k.s, p)}
 		},
 		after: func(k *kit) []string {
 			l := k.s.Layout()
-			return []string{kp(regstore.BlobMissing, l.RevisionLink("app", k.docker.Digest())), kp(regstore.BlobMissing, l.TagCurrent("app", "docker"))}
+			return []string{kp(check.BlobMissing, l.RevisionLink("app", k.docker.Digest())), kp(check.BlobMissing, l.TagCurrent("app", "docker"))}
 		},
 	},
 	{
@@ -188,8 +189,8 @@ var repairCases = []repairCase{
 			require.NoError(t, err)
 			putTag(t, k, "app", "bad", d)
 		},
-		opts:  regstore.RepairOptions{Quarantine: true},
-		fixed: []regstore.ProblemKind{regstore.ManifestInvalid, regstore.TagUnresolvable},
+		opts:  check.RepairOptions{Quarantine: true},
+		fixed: []check.ProblemKind{check.ManifestInvalid, check.TagUnresolvable},
 		actions: func(k *kit) []string {
 			l, d := k.s.Layout(), digest.FromBytes(invalidManifest)
 			var out []string
@@ -216,8 +217,8 @@ var repairCases = []repairCase{
 				require.NoError(t, err)
 			}
 		},
-		opts:  regstore.RepairOptions{Quarantine: true},
-		fixed: []regstore.ProblemKind{regstore.ManifestInvalid},
+		opts:  check.RepairOptions{Quarantine: true},
+		fixed: []check.ProblemKind{check.ManifestInvalid},
 		actions: func(k *kit) []string {
 			l, d := k.s.Layout(), digest.FromBytes(invalidManifest)
 			q := func(p string) string { return "quarantine " + p + " -> " + quarantined(k.s, p) }
@@ -233,14 +234,14 @@ var repairCases = []repairCase{
 				require.NoError(t, err)
 			}
 		},
-		opts: regstore.RepairOptions{Quarantine: true},
-		pass: func(_ *kit, p regstore.Problem) bool { return p.Repository == "app" },
+		opts: check.RepairOptions{Quarantine: true},
+		pass: func(_ *kit, p check.Problem) bool { return p.Repository == "app" },
 		actions: func(k *kit) []string {
 			l, d := k.s.Layout(), digest.FromBytes(invalidManifest)
 			return []string{"quarantine " + l.RevisionDir("app", d) + " -> " + quarantined(k.s, l.RevisionDir("app", d)), "skip " + l.BlobData(d)}
 		},
 		after: func(k *kit) []string {
-			return []string{kp(regstore.ManifestInvalid, k.s.Layout().BlobData(digest.FromBytes(invalidManifest)))}
+			return []string{kp(check.ManifestInvalid, k.s.Layout().BlobData(digest.FromBytes(invalidManifest)))}
 		},
 	},
 	{
@@ -252,8 +253,8 @@ var repairCases = []repairCase{
 			_, err := regstoretest.InvalidManifest(k.s, "app", []byte("{}"))
 			require.NoError(t, err)
 		},
-		opts:  regstore.RepairOptions{Quarantine: true},
-		fixed: []regstore.ProblemKind{regstore.ManifestInvalid},
+		opts:  check.RepairOptions{Quarantine: true},
+		fixed: []check.ProblemKind{check.ManifestInvalid},
 		actions: func(k *kit) []string {
 			l, d := k.s.Layout(), digest.FromString("{}")
 			return []string{"quarantine " + l.RevisionDir("app", d) + " -> " + quarantined(k.s, l.RevisionDir("app", d)), "skip " + l.BlobData(d)}
@@ -271,8 +272,8 @@ var repairCases = []repairCase{
 			k.made, err = regstoretest.OversizeManifest(k.s, "app")
 			require.NoError(t, err)
 		},
-		opts:  regstore.RepairOptions{Quarantine: true},
-		fixed: []regstore.ProblemKind{regstore.ManifestTooLarge},
+		opts:  check.RepairOptions{Quarantine: true},
+		fixed: []check.ProblemKind{check.ManifestTooLarge},
 		actions: func(k *kit) []string {
 			l := k.s.Layout()
 			var out []string
@@ -288,8 +289,8 @@ var repairCases = []repairCase{
 		brk: func(t *testing.T, k *kit) {
 			require.NoError(t, regstoretest.UnlinkReference(k.s, "app", k.img.Digest(), k.l2))
 		},
-		opts:    regstore.RepairOptions{Relink: true},
-		fixed:   []regstore.ProblemKind{regstore.ReferenceUnlinked},
+		opts:    check.RepairOptions{Relink: true},
+		fixed:   []check.ProblemKind{check.ReferenceUnlinked},
 		actions: func(k *kit) []string { return []string{"write-link " + k.s.Layout().LayerLink("app", k.l2)} },
 		after:   func(*kit) []string { return nil },
 	},
@@ -298,8 +299,8 @@ var repairCases = []repairCase{
 		brk: func(t *testing.T, k *kit) {
 			require.NoError(t, regstoretest.UnlinkReference(k.s, "multi", k.index.Digest(), k.child2.Digest()))
 		},
-		opts:  regstore.RepairOptions{Relink: true},
-		fixed: []regstore.ProblemKind{regstore.ReferenceUnlinked},
+		opts:  check.RepairOptions{Relink: true},
+		fixed: []check.ProblemKind{check.ReferenceUnlinked},
 		actions: func(k *kit) []string {
 			p := k.s.Layout().RevisionLink("multi", k.child2.Digest())
 			return []string{"write-link " + p, "skip " + k.s.Layout().BlobData(secondIndex(k))}
@@ -309,13 +310,13 @@ var repairCases = []repairCase{
 	{
 		name: "relink does not overwrite a corrupt link",
 		brk:  func(t *testing.T, k *kit) { require.NoError(t, regstoretest.GarbageLink(k.s, "app", string(k.l2))) },
-		opts: regstore.RepairOptions{Relink: true},
+		opts: check.RepairOptions{Relink: true},
 		actions: func(k *kit) []string {
 			return []string{"skip " + k.s.Layout().BlobData(k.img.Digest())}
 		},
 		after: func(k *kit) []string {
 			l := k.s.Layout()
-			return []string{kp(regstore.LinkUnparsable, l.LayerLink("app", k.l2)), kp(regstore.ReferenceUnlinked, l.BlobData(k.img.Digest()))}
+			return []string{kp(check.LinkUnparsable, l.LayerLink("app", k.l2)), kp(check.ReferenceUnlinked, l.BlobData(k.img.Digest()))}
 		},
 	},
 	{
@@ -328,9 +329,9 @@ var repairCases = []repairCase{
 			_, err := regstoretest.InvalidManifest(k.s, "app/web", invalidManifest)
 			require.NoError(t, err)
 		},
-		opts: regstore.RepairOptions{RemoveDanglingLinks: true, RestoreTagIndex: true, Quarantine: true, Relink: true},
-		fixed: []regstore.ProblemKind{regstore.BlobCorrupt, regstore.TagNotInIndex, regstore.ManifestInvalid,
-			regstore.ReferenceUnlinked, regstore.TagUnresolvable},
+		opts: check.RepairOptions{RemoveDanglingLinks: true, RestoreTagIndex: true, Quarantine: true, Relink: true},
+		fixed: []check.ProblemKind{check.BlobCorrupt, check.TagNotInIndex, check.ManifestInvalid,
+			check.ReferenceUnlinked, check.TagUnresolvable},
 		actions: func(k *kit) []string {
 			l, bad := k.s.Layout(), digest.FromBytes(invalidManifest)
 			q := func(p string) string { return "quarantine " + p + " -> " + quarantined(k.s, p) }
@@ -349,8 +350,8 @@ var repairCases = []repairCase{
 		// dangles (a second pass removes it, or a push restores it).
 		after: func(k *kit) []string {
 			l := k.s.Layout()
-			return []string{kp(regstore.BlobMissing, l.RevisionLink("multi", k.child1.Digest())),
-				kp(regstore.ReferenceMissing, l.BlobData(k.index.Digest())), kp(regstore.ReferenceMissing, l.BlobData(k.lst.Digest()))}
+			return []string{kp(check.BlobMissing, l.RevisionLink("multi", k.child1.Digest())),
+				kp(check.ReferenceMissing, l.BlobData(k.index.Digest())), kp(check.ReferenceMissing, l.BlobData(k.lst.Digest()))}
 		},
 	},
 }
@@ -368,7 +369,7 @@ func TestRepair(t *testing.T) {
 			t.Run(bk.name+"/"+tc.name, func(t *testing.T) {
 				k := buildKit(t, bk.load)
 				tc.brk(t, k)
-				var problems []regstore.Problem
+				var problems []check.Problem
 				for _, p := range runCheck(t, k.s, false) {
 					if tc.pass == nil || tc.pass(k, p) {
 						problems = append(problems, p)
@@ -378,17 +379,17 @@ func TestRepair(t *testing.T) {
 				tagsBefore := tagDigests(t, k.s)
 				listing := backendtest.Listing(t, k.s.FS(), ".")
 
-				none, err := k.s.Repair(ctx, problems, regstore.RepairOptions{})
+				none, err := check.Repair(ctx, k.s, problems, check.RepairOptions{})
 				require.NoError(t, err)
 				assert.Empty(t, none, "Repair with no repair chosen")
 
 				dryOpts := tc.opts
 				dryOpts.DryRun = true
-				dry, err := k.s.Repair(ctx, problems, dryOpts)
+				dry, err := check.Repair(ctx, k.s, problems, dryOpts)
 				require.NoError(t, err, "Repair (dry run)")
 				assert.Equal(t, listing, backendtest.Listing(t, k.s.FS(), "."), "a dry run changes nothing")
 
-				done, err := k.s.Repair(ctx, problems, tc.opts)
+				done, err := check.Repair(ctx, k.s, problems, tc.opts)
 				require.NoError(t, err, "Repair")
 				for _, a := range done {
 					t.Log(a.Op, a.Message)
@@ -397,7 +398,7 @@ func TestRepair(t *testing.T) {
 				}
 				assert.Equal(t, tc.actions(k), actionLines(done), "Repair actions")
 				for i := range dry {
-					assert.Equal(t, dry[i].Op != regstore.RepairSkip, dry[i].DryRun, "dry-run action %d is marked", i)
+					assert.Equal(t, dry[i].Op != check.RepairSkip, dry[i].DryRun, "dry-run action %d is marked", i)
 					dry[i].DryRun = false
 				}
 				assert.Equal(t, done, dry, "the dry run announces what the real run does")
@@ -414,10 +415,10 @@ func TestRepair(t *testing.T) {
 				backendtest.Clean(t, k.s.FS(), ".")
 
 				listing = backendtest.Listing(t, k.s.FS(), ".")
-				again, err := k.s.Repair(ctx, problems, tc.opts)
+				again, err := check.Repair(ctx, k.s, problems, tc.opts)
 				require.NoError(t, err, "Repair again with the stale problems")
 				for _, a := range again {
-					assert.Equal(t, regstore.RepairSkip, a.Op, "stale problem: %s", a.Message)
+					assert.Equal(t, check.RepairSkip, a.Op, "stale problem: %s", a.Message)
 				}
 				assert.Equal(t, listing, backendtest.Listing(t, k.s.FS(), "."), "a repeated repair changes nothing")
 
@@ -442,7 +443,7 @@ func TestRepairNothingByDefault(t *testing.T) {
 	problems := runCheck(t, k.s, false)
 	require.NotEmpty(t, problems)
 	listing := backendtest.Listing(t, k.s.FS(), ".")
-	actions, err := k.s.Repair(context.Background(), problems, regstore.RepairOptions{})
+	actions, err := check.Repair(context.Background(), k.s, problems, check.RepairOptions{})
 	require.NoError(t, err)
 	assert.Empty(t, actions)
 	assert.Equal(t, listing, backendtest.Listing(t, k.s.FS(), "."))
@@ -464,10 +465,10 @@ func TestRepairReadOnly(t *testing.T) {
 	}
 	s, err := regstore.Open(ro)
 	require.NoError(t, err)
-	dry, err := s.Repair(context.Background(), problems, regstore.RepairOptions{RestoreTagIndex: true, DryRun: true})
+	dry, err := check.Repair(context.Background(), s, problems, check.RepairOptions{RestoreTagIndex: true, DryRun: true})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"write-link " + s.Layout().TagIndexLink("app", "latest", k.img.Digest())}, actionLines(dry))
-	_, err = s.Repair(context.Background(), problems, regstore.RepairOptions{RestoreTagIndex: true})
+	_, err = check.Repair(context.Background(), s, problems, check.RepairOptions{RestoreTagIndex: true})
 	assert.True(t, errors.Is(err, errors.ErrUnsupported), "Repair on a read-only backend = %v, want ErrUnsupported", err)
 }
 
@@ -479,7 +480,7 @@ func TestRepairCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	listing := backendtest.Listing(t, k.s.FS(), ".")
-	actions, err := k.s.Repair(ctx, problems, regstore.RepairOptions{RestoreTagIndex: true})
+	actions, err := check.Repair(ctx, k.s, problems, check.RepairOptions{RestoreTagIndex: true})
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.Empty(t, actions)
 	assert.Equal(t, listing, backendtest.Listing(t, k.s.FS(), "."))
@@ -504,7 +505,7 @@ func TestRepairQuarantineWithoutRename(t *testing.T) {
 			require.False(t, isRename)
 			tagsBefore := tagDigests(t, s)
 
-			actions, err := s.Repair(context.Background(), runCheck(t, s, true), regstore.RepairOptions{Quarantine: true})
+			actions, err := check.Repair(context.Background(), s, runCheck(t, s, true), check.RepairOptions{Quarantine: true})
 			require.NoError(t, err)
 			l := s.Layout()
 			var want []string
@@ -534,7 +535,7 @@ func TestRepairQuarantineKeepsEarlierQuarantine(t *testing.T) {
 	data := k.s.Layout().BlobData(k.l2)
 	for i, want := range []string{quarantined(k.s, data), quarantined(k.s, data) + ".1"} {
 		require.NoError(t, regstoretest.CorruptBlob(k.s, k.l2), "round %d", i)
-		actions, err := k.s.Repair(context.Background(), runCheck(t, k.s, false), regstore.RepairOptions{Quarantine: true})
+		actions, err := check.Repair(context.Background(), k.s, runCheck(t, k.s, false), check.RepairOptions{Quarantine: true})
 		require.NoError(t, err)
 		require.Len(t, actions, 1)
 		assert.Equal(t, want, actions[0].To, "round %d", i)
@@ -550,7 +551,7 @@ func TestRepairQuarantineKeepsEarlierQuarantine(t *testing.T) {
 
 // ExampleStore_Repair finds a tag whose index misses its current manifest
 // and restores the entry, after a dry run.
-func ExampleStore_Repair() {
+func ExampleRepair() {
 	ctx := context.Background()
 	s, _ := regstore.Open(regstore.NewMemFS())
 	r, _ := s.Repository("app")
@@ -560,8 +561,8 @@ func ExampleStore_Repair() {
 	}
 	_ = regstoretest.TagWithoutIndexEntry(s, "app", "latest")
 
-	var problems []regstore.Problem
-	for p, err := range s.Check(ctx, regstore.CheckOptions{}) {
+	var problems []check.Problem
+	for p, err := range check.Problems(ctx, s, check.Options{}) {
 		if err != nil {
 			fmt.Println(err)
 			return
@@ -569,7 +570,7 @@ func ExampleStore_Repair() {
 		problems = append(problems, p)
 	}
 	for _, dry := range []bool{true, false} {
-		actions, err := s.Repair(ctx, problems, regstore.RepairOptions{RestoreTagIndex: true, DryRun: dry})
+		actions, err := check.Repair(ctx, s, problems, check.RepairOptions{RestoreTagIndex: true, DryRun: dry})
 		if err != nil {
 			fmt.Println(err)
 			return

@@ -1,4 +1,4 @@
-package regstore_test
+package migrate_test
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/migrate"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -156,7 +157,7 @@ func TestOCILayoutRoundTrip(t *testing.T) {
 				want := mgState(t, src)
 
 				layout := to.new(t)
-				stats, err := src.ExportOCILayout(ctx, layout, regstore.ExportOptions{})
+				stats, err := migrate.ExportOCILayout(ctx, src, layout, migrate.ExportOptions{})
 				require.NoError(t, err)
 				assert.Equal(t, 4, stats.Tags, "ExportOCILayout().Tags")
 				assert.Equal(t, 0, stats.BlobsSkipped)
@@ -180,7 +181,7 @@ func TestOCILayoutRoundTrip(t *testing.T) {
 				assert.Equal(t, 1, untagged, "referrers listed in index.json")
 
 				dst := mustRepo(t, mgStore(t, to.new(t)), "mirror/app")
-				res, err := dst.ImportOCILayout(ctx, layout, regstore.ImportOptions{})
+				res, err := migrate.ImportOCILayout(ctx, dst, layout, migrate.ImportOptions{})
 				require.NoError(t, err)
 				got := mgState(t, dst)
 				wantNow := mgSubset(t, src, want, im.docker, im.v1, im.index, im.referrer)
@@ -192,7 +193,7 @@ func TestOCILayoutRoundTrip(t *testing.T) {
 				assert.Equal(t, len(wantNow.Manifests), res.Stats.Manifests, "manifests")
 
 				// Importing again changes nothing and copies nothing.
-				res, err = dst.ImportOCILayout(ctx, layout, regstore.ImportOptions{})
+				res, err = migrate.ImportOCILayout(ctx, dst, layout, migrate.ImportOptions{})
 				require.NoError(t, err)
 				assert.Equal(t, 0, res.Stats.Blobs, "blobs copied by a re-import")
 				assert.Equal(t, len(wantNow.Manifests), res.Stats.ManifestsSkipped)
@@ -200,10 +201,10 @@ func TestOCILayoutRoundTrip(t *testing.T) {
 
 				// Untagged: everything, the untagged image too.
 				layout2 := to.new(t)
-				_, err = src.ExportOCILayout(ctx, layout2, regstore.ExportOptions{Untagged: true})
+				_, err = migrate.ExportOCILayout(ctx, src, layout2, migrate.ExportOptions{Untagged: true})
 				require.NoError(t, err)
 				all := mustRepo(t, mgStore(t, to.new(t)), "team/app")
-				_, err = all.ImportOCILayout(ctx, layout2, regstore.ImportOptions{})
+				_, err = migrate.ImportOCILayout(ctx, all, layout2, migrate.ImportOptions{})
 				require.NoError(t, err)
 				assert.Equal(t, want, mgState(t, all), "round trip of the whole repository")
 			})
@@ -317,7 +318,7 @@ func TestImportOCILayoutTags(t *testing.T) {
 	l.entry(ctrd, v1.AnnotationRefName, "ignored", "io.containerd.image.name", "alpine:ctr")
 	src := l.commit(t)
 
-	tags := func(res *regstore.ImportResult) map[string]digest.Digest {
+	tags := func(res *migrate.ImportResult) map[string]digest.Digest {
 		out := map[string]digest.Digest{}
 		for _, tg := range res.Tags {
 			out[tg.Tag] = tg.Digest
@@ -326,7 +327,7 @@ func TestImportOCILayoutTags(t *testing.T) {
 	}
 	t.Run("default", func(t *testing.T) {
 		r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "alpine")
-		res, err := r.ImportOCILayout(ctx, src, regstore.ImportOptions{})
+		res, err := migrate.ImportOCILayout(ctx, r, src, migrate.ImportOptions{})
 		require.NoError(t, err)
 		assert.Equal(t, map[string]digest.Digest{"v1": bare.Digest, "edge": hub.Digest, "ctr": ctrd.Digest}, tags(res))
 		// registry.example:5000/library/alpine is another repository than
@@ -342,7 +343,7 @@ func TestImportOCILayoutTags(t *testing.T) {
 	})
 	t.Run("mapping", func(t *testing.T) {
 		r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "mirror")
-		res, err := r.ImportOCILayout(ctx, src, regstore.ImportOptions{Tags: map[string]string{
+		res, err := migrate.ImportOCILayout(ctx, r, src, migrate.ImportOptions{Tags: map[string]string{
 			"v1":                     "one",
 			"localhost/busybox:1":    "bb",
 			noName.Digest.String():   "by-digest",
@@ -357,8 +358,8 @@ func TestImportOCILayoutTags(t *testing.T) {
 	})
 	t.Run("conflict", func(t *testing.T) {
 		r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "alpine")
-		_, err := r.ImportOCILayout(ctx, src, regstore.ImportOptions{Tags: map[string]string{"v1": "same", "docker.io/library/alpine:edge": "same"}})
-		require.ErrorIs(t, err, regstore.ErrInvalidSource)
+		_, err := migrate.ImportOCILayout(ctx, r, src, migrate.ImportOptions{Tags: map[string]string{"v1": "same", "docker.io/library/alpine:edge": "same"}})
+		require.ErrorIs(t, err, migrate.ErrInvalidSource)
 		assert.ErrorIs(t, err, fs.ErrInvalid)
 		ok, err := r.Exists()
 		require.NoError(t, err)
@@ -366,7 +367,7 @@ func TestImportOCILayoutTags(t *testing.T) {
 	})
 	t.Run("bad tag", func(t *testing.T) {
 		r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "alpine")
-		_, err := r.ImportOCILayout(ctx, src, regstore.ImportOptions{Tags: map[string]string{"v1": "-bad"}})
+		_, err := migrate.ImportOCILayout(ctx, r, src, migrate.ImportOptions{Tags: map[string]string{"v1": "-bad"}})
 		assert.ErrorIs(t, err, regstore.ErrInvalidTag)
 	})
 }
@@ -417,10 +418,10 @@ func TestImportOCILayoutRefused(t *testing.T) {
 		}, fs.ErrNotExist},
 		{"layout version", func(t *testing.T, l *mgLayout, _, _ v1.Descriptor) {
 			mgWrite(t, l.fs, "oci-layout", []byte(`{"imageLayoutVersion":"2.0.0"}`))
-		}, regstore.ErrInvalidSource},
+		}, migrate.ErrInvalidSource},
 		{"index.json garbage", func(t *testing.T, l *mgLayout, _, _ v1.Descriptor) {
 			mgWrite(t, l.fs, "index.json", []byte(`{"schemaVersion":2,"manifests":[{"digest":"sha256:../../x"}]}`))
-		}, regstore.ErrInvalidSource},
+		}, migrate.ErrInvalidSource},
 		{"media type lies", func(t *testing.T, l *mgLayout, img, _ v1.Descriptor) {
 			img.MediaType = v1.MediaTypeImageIndex
 			raw, err := json.Marshal(v1.Index{Versioned: specsVersioned, Manifests: []v1.Descriptor{img}})
@@ -432,7 +433,7 @@ func TestImportOCILayoutRefused(t *testing.T) {
 			l, img, layer := build(t)
 			tc.change(t, l, img, layer)
 			r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "app")
-			_, err := r.ImportOCILayout(ctx, l.fs, regstore.ImportOptions{})
+			_, err := migrate.ImportOCILayout(ctx, r, l.fs, migrate.ImportOptions{})
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tc.want)
 			var e *regstore.Error
@@ -458,13 +459,13 @@ func TestOCILayoutHardLink(t *testing.T) {
 		mgPopulate(t, src)
 		want := mgState(t, src)
 		layoutDir := mgOpenDir(t, filepath.Join(tmp, "layout"))
-		_, err := src.ExportOCILayout(ctx, layoutDir, regstore.ExportOptions{Untagged: true})
+		_, err := migrate.ExportOCILayout(ctx, src, layoutDir, migrate.ExportOptions{Untagged: true})
 		require.NoError(t, err)
 
 		for _, trust := range []bool{false, true} {
 			storeDir := mgOpenDir(t, t.TempDir())
 			dst := mustRepo(t, mgStore(t, storeDir), "app")
-			res, err := dst.ImportOCILayout(ctx, layoutDir, regstore.ImportOptions{HardLink: true, TrustDigests: trust})
+			res, err := migrate.ImportOCILayout(ctx, dst, layoutDir, migrate.ImportOptions{HardLink: true, TrustDigests: trust})
 			require.NoError(t, err)
 			assert.Equal(t, want, mgState(t, dst))
 			assert.Zero(t, res.Stats.Blobs, "blobs copied")
@@ -496,13 +497,13 @@ func TestOCILayoutHardLink(t *testing.T) {
 		require.NoError(t, os.WriteFile(p, data, 0o644))
 		storeDir := mgOpenDir(t, t.TempDir())
 		dst := mustRepo(t, mgStore(t, storeDir), "app")
-		_, err = dst.ImportOCILayout(ctx, layoutDir, regstore.ImportOptions{HardLink: true})
+		_, err = migrate.ImportOCILayout(ctx, dst, layoutDir, migrate.ImportOptions{HardLink: true})
 		assert.ErrorIs(t, err, regstore.ErrDigestMismatch)
 		_, err = mgStore(t, storeDir).Blob(victim)
 		assert.ErrorIs(t, err, fs.ErrNotExist, "corrupt blob published")
 		mgNoTempFiles(t, storeDir.Name())
 		// Trusting digests lets it through: that is what trust means.
-		_, err = dst.ImportOCILayout(ctx, layoutDir, regstore.ImportOptions{HardLink: true, TrustDigests: true})
+		_, err = migrate.ImportOCILayout(ctx, dst, layoutDir, migrate.ImportOptions{HardLink: true, TrustDigests: true})
 		assert.NoError(t, err)
 	})
 	t.Run("MemFS", func(t *testing.T) {
@@ -512,12 +513,12 @@ func TestOCILayoutHardLink(t *testing.T) {
 		mgPopulate(t, src)
 		want := mgState(t, src)
 		// The layout sits at the root of the same backend as the store.
-		_, err := src.ExportOCILayout(ctx, mem, regstore.ExportOptions{Untagged: true})
+		_, err := migrate.ExportOCILayout(ctx, src, mem, migrate.ExportOptions{Untagged: true})
 		require.NoError(t, err)
 		other, err := regstore.Open(mem, regstore.WithLayoutRoot("other/v2"))
 		require.NoError(t, err)
 		dst := mustRepo(t, other, "app")
-		res, err := dst.ImportOCILayout(ctx, mem, regstore.ImportOptions{HardLink: true})
+		res, err := migrate.ImportOCILayout(ctx, dst, mem, migrate.ImportOptions{HardLink: true})
 		require.NoError(t, err)
 		assert.Equal(t, want, mgState(t, dst))
 		assert.Equal(t, len(want.Blobs), res.Stats.BlobsLinked)
@@ -527,10 +528,10 @@ func TestOCILayoutHardLink(t *testing.T) {
 		layout := regstore.NewMemFS()
 		src := mustRepo(t, mgStore(t, regstore.NewMemFS()), "app")
 		mgPopulate(t, src)
-		_, err := src.ExportOCILayout(ctx, layout, regstore.ExportOptions{})
+		_, err := migrate.ExportOCILayout(ctx, src, layout, migrate.ExportOptions{})
 		require.NoError(t, err)
 		dst := mustRepo(t, mgStore(t, mgOpenDir(t, t.TempDir())), "app")
-		res, err := dst.ImportOCILayout(ctx, layout, regstore.ImportOptions{HardLink: true})
+		res, err := migrate.ImportOCILayout(ctx, dst, layout, migrate.ImportOptions{HardLink: true})
 		require.NoError(t, err)
 		assert.Zero(t, res.Stats.BlobsLinked)
 		assert.NotZero(t, res.Stats.Blobs)
@@ -566,10 +567,10 @@ func TestExportOCILayoutMerge(t *testing.T) {
 	ia := regstoretest.Push(t, a, regstoretest.Image{Layers: []regstoretest.Layer{regstoretest.RandomLayer(10, 10)}}, "x", "y")
 	ib := regstoretest.Push(t, b, regstoretest.Image{Layers: []regstoretest.Layer{regstoretest.RandomLayer(11, 10)}}, "y", "z")
 	layout := regstore.NewMemFS()
-	stats, err := a.ExportOCILayout(ctx, layout, regstore.ExportOptions{Tags: []string{"x", "y"}})
+	stats, err := migrate.ExportOCILayout(ctx, a, layout, migrate.ExportOptions{Tags: []string{"x", "y"}})
 	require.NoError(t, err)
 	assert.Equal(t, 2, stats.Tags)
-	_, err = b.ExportOCILayout(ctx, layout, regstore.ExportOptions{Tags: []string{"y", "z"}})
+	_, err = migrate.ExportOCILayout(ctx, b, layout, migrate.ExportOptions{Tags: []string{"y", "z"}})
 	require.NoError(t, err)
 	var idx v1.Index
 	require.NoError(t, json.Unmarshal(mgRead(t, layout, "index.json"), &idx))
@@ -580,12 +581,12 @@ func TestExportOCILayoutMerge(t *testing.T) {
 	assert.Equal(t, []string{"x=" + ia.Digest().Encoded()[:8], "y=" + ib.Digest().Encoded()[:8], "z=" + ib.Digest().Encoded()[:8]}, got)
 	assert.Equal(t, v1.MediaTypeImageIndex, idx.MediaType)
 
-	_, err = a.ExportOCILayout(ctx, layout, regstore.ExportOptions{Tags: []string{"nope"}})
+	_, err = migrate.ExportOCILayout(ctx, a, layout, migrate.ExportOptions{Tags: []string{"nope"}})
 	assert.ErrorIs(t, err, fs.ErrNotExist)
 
 	mgWrite(t, layout, "oci-layout", []byte(`{"imageLayoutVersion":"9"}`))
-	_, err = a.ExportOCILayout(ctx, layout, regstore.ExportOptions{})
-	assert.ErrorIs(t, err, regstore.ErrInvalidSource)
+	_, err = migrate.ExportOCILayout(ctx, a, layout, migrate.ExportOptions{})
+	assert.ErrorIs(t, err, migrate.ErrInvalidSource)
 }
 
 // TestImportProgress checks the progress callback's totals.
@@ -594,25 +595,25 @@ func TestImportProgress(t *testing.T) {
 	src := mustRepo(t, mgStore(t, regstore.NewMemFS()), "app")
 	mgPopulate(t, src)
 	layout := regstore.NewMemFS()
-	_, err := src.ExportOCILayout(ctx, layout, regstore.ExportOptions{})
+	_, err := migrate.ExportOCILayout(ctx, src, layout, migrate.ExportOptions{})
 	require.NoError(t, err)
-	var calls []regstore.CopyStats
+	var calls []migrate.CopyStats
 	dst := mustRepo(t, mgStore(t, regstore.NewMemFS()), "app")
-	res, err := dst.ImportOCILayout(ctx, layout, regstore.ImportOptions{Workers: 3,
-		Progress: func(s regstore.CopyStats) { calls = append(calls, s) }})
+	res, err := migrate.ImportOCILayout(ctx, dst, layout, migrate.ImportOptions{Workers: 3,
+		Progress: func(s migrate.CopyStats) { calls = append(calls, s) }})
 	require.NoError(t, err)
 	require.NotEmpty(t, calls)
 	last := calls[len(calls)-1]
 	assert.Equal(t, res.Stats, last)
 	assert.Equal(t, last.TotalBlobs, last.Blobs)
 	assert.Equal(t, last.TotalBytes, last.Bytes)
-	assert.True(t, slices.IsSortedFunc(calls, func(a, b regstore.CopyStats) int {
+	assert.True(t, slices.IsSortedFunc(calls, func(a, b migrate.CopyStats) int {
 		return (a.Blobs + a.Manifests + a.Tags) - (b.Blobs + b.Manifests + b.Tags)
 	}), "progress only grows")
 
 	ctx2, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err = mustRepo(t, mgStore(t, regstore.NewMemFS()), "app").ImportOCILayout(ctx2, layout, regstore.ImportOptions{})
+	_, err = migrate.ImportOCILayout(ctx2, mustRepo(t, mgStore(t, regstore.NewMemFS()), "app"), layout, migrate.ImportOptions{})
 	assert.ErrorIs(t, err, context.Canceled)
 }
 
@@ -630,7 +631,7 @@ func TestImportOCILayoutSkippedUnread(t *testing.T) {
 	src := l.commit(t)
 	require.NoError(t, l.fs.Remove("blobs/sha256/"+theirs.Digest.Encoded()))
 	r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "app")
-	res, err := r.ImportOCILayout(context.Background(), src, regstore.ImportOptions{})
+	res, err := migrate.ImportOCILayout(context.Background(), r, src, migrate.ImportOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"registry.example/other:v1"}, res.Skipped)
 	require.Len(t, res.Tags, 1)
@@ -639,7 +640,7 @@ func TestImportOCILayoutSkippedUnread(t *testing.T) {
 
 // ExampleRepository_ImportOCILayout exports a repository to an OCI image
 // layout and imports the layout into another store under another name.
-func ExampleRepository_ImportOCILayout() {
+func ExampleImportOCILayout() {
 	ctx := context.Background()
 	s, _ := regstore.Open(regstore.NewMemFS())
 	app, _ := s.Repository("team/app")
@@ -649,14 +650,14 @@ func ExampleRepository_ImportOCILayout() {
 		return
 	}
 	layout := regstore.NewMemFS() // or regstore.OpenDir(dir)
-	if _, err := app.ExportOCILayout(ctx, layout, regstore.ExportOptions{}); err != nil {
+	if _, err := migrate.ExportOCILayout(ctx, app, layout, migrate.ExportOptions{}); err != nil {
 		fmt.Println(err)
 		return
 	}
 
 	other, _ := regstore.Open(regstore.NewMemFS())
 	mirror, _ := other.Repository("mirror/app")
-	res, err := mirror.ImportOCILayout(ctx, layout, regstore.ImportOptions{})
+	res, err := migrate.ImportOCILayout(ctx, mirror, layout, migrate.ImportOptions{})
 	if err != nil {
 		fmt.Println(err)
 		return

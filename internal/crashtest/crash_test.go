@@ -1,4 +1,4 @@
-package regstore_test
+package crashtest_test
 
 // Crash consistency: every mutating operation is run through a backend
 // (internal/faultfs) that fails, or "crashes", at its N-th mutating backend
@@ -24,7 +24,10 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/internal/faultfs"
+	"github.com/regstore/regstore/migrate"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -203,9 +206,9 @@ var crashGCLeftover = regexp.MustCompile(`(/blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64
 //     crash came after the data was published and before the link to it
 //     (publishing is bottom-up). The registry's and our garbage collection
 //     remove it; nothing points at it.
-//   - gc-interrupted: blob data ApplyGC moved aside (blobs/.../data.gc),
+//   - gc-interrupted: blob data gc.Sweep moved aside (blobs/.../data.gc),
 //     which only happens to blobs the plan doomed, and the journal naming
-//     them (_gc/aside), from which the next ApplyGC puts the data back.
+//     them (_gc/aside), from which the next gc.Sweep puts the data back.
 //     Nothing points at it unless a pointer dangles, and the
 //     dangling-pointer check catches that separately.
 //
@@ -215,9 +218,9 @@ var crashGCLeftover = regexp.MustCompile(`(/blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64
 // there before the operation, or where the operation's clean run leaves it
 // too (for example Repair's quarantine of a corrupt blob, whose links then
 // name missing data, as documented).
-func crashRemovable(p regstore.Problem) bool {
+func crashRemovable(p check.Problem) bool {
 	switch p.Kind {
-	case regstore.TempFileLeft, regstore.BlobOrphan, regstore.GCInterrupted:
+	case check.TempFileLeft, check.BlobOrphan, check.GCInterrupted:
 		return true
 	}
 	return false
@@ -299,7 +302,7 @@ func readCrashState(t testing.TB, w regstore.WriteFS) crashState {
 		}
 	}
 	// Links only: blob data is re-hashed above, once.
-	for p, err := range s.Check(context.Background(), regstore.CheckOptions{LinksOnly: true}) {
+	for p, err := range check.Problems(context.Background(), s, check.Options{LinksOnly: true}) {
 		require.NoError(t, err, "Check")
 		if crashRemovable(p) {
 			st.leftover = append(st.leftover, string(p.Kind)+" "+p.Path)
@@ -341,7 +344,7 @@ type crashCase struct {
 // buildCrashBroken damages a copy of the fixture with the kit of
 // regstoretest/broken.go, for Repair, and returns it with what Check finds
 // there and the digest of the invalid manifest it holds.
-func buildCrashBroken(t testing.TB, f *crashFixture) (*regstore.MemFS, []regstore.Problem, digest.Digest) {
+func buildCrashBroken(t testing.TB, f *crashFixture) (*regstore.MemFS, []check.Problem, digest.Digest) {
 	t.Helper()
 	broken := crashClone(t, f.m)
 	bs, err := regstore.Open(broken)
@@ -354,17 +357,17 @@ func buildCrashBroken(t testing.TB, f *crashFixture) (*regstore.MemFS, []regstor
 	require.NoError(t, err)
 	require.NoError(t, regstoretest.CorruptBlob(bs, f.l3)) // blob-corrupt
 	crashAgeTree(t, broken)
-	var problems []regstore.Problem
-	for p, err := range bs.Check(context.Background(), regstore.CheckOptions{Workers: 1}) {
+	var problems []check.Problem
+	for p, err := range check.Problems(context.Background(), bs, check.Options{Workers: 1}) {
 		require.NoError(t, err)
 		problems = append(problems, p)
 	}
-	kinds := map[regstore.ProblemKind]bool{}
+	kinds := map[check.ProblemKind]bool{}
 	for _, p := range problems {
 		kinds[p.Kind] = true
 	}
-	for _, k := range []regstore.ProblemKind{regstore.TagNotInIndex, regstore.ReferenceUnlinked, regstore.BlobMissing,
-		regstore.ManifestInvalid, regstore.BlobCorrupt} {
+	for _, k := range []check.ProblemKind{check.TagNotInIndex, check.ReferenceUnlinked, check.BlobMissing,
+		check.ManifestInvalid, check.BlobCorrupt} {
 		require.True(t, kinds[k], "Check on the broken fixture finds no %s: %v", k, problems)
 	}
 	return broken, problems, invalid
@@ -380,18 +383,18 @@ func crashCases(t *testing.T) []crashCase {
 
 	// An OCI layout of app, the source of the import.
 	layout := regstore.NewMemFS()
-	_, err = repo(src, "app").ExportOCILayout(context.Background(), layout, regstore.ExportOptions{Workers: 1})
+	_, err = migrate.ExportOCILayout(context.Background(), repo(src, "app"), layout, migrate.ExportOptions{Workers: 1})
 	require.NoError(t, err, "ExportOCILayout")
 
 	broken, problems, _ := buildCrashBroken(t, f)
 
-	gc := func(opts regstore.GCOptions) func(context.Context, *regstore.Store) error {
+	collect := func(opts gc.Options) func(context.Context, *regstore.Store) error {
 		return func(ctx context.Context, s *regstore.Store) error {
-			plan, err := s.PlanGC(ctx, opts)
+			plan, err := gc.Mark(ctx, s, opts)
 			if err != nil {
 				return err
 			}
-			return s.ApplyGC(ctx, plan, opts)
+			return gc.Sweep(ctx, s, plan, opts)
 		}
 	}
 
@@ -433,19 +436,19 @@ func crashCases(t *testing.T) []crashCase {
 		{name: "Store.DeleteRepository", fixture: f.m, gone: true, run: func(_ context.Context, s *regstore.Store) error {
 			return s.DeleteRepository("app")
 		}},
-		{name: "Store.ApplyGC/no-grace", fixture: f.m, run: gc(regstore.GCOptions{DeleteUntagged: true, Grace: -1, Workers: 1})},
-		{name: "Store.ApplyGC/grace", fixture: f.m, run: gc(regstore.GCOptions{DeleteUntagged: true, Grace: time.Hour, Workers: 1})},
-		{name: "Store.Repair", fixture: broken, quarantined: f.l3, run: func(ctx context.Context, s *regstore.Store) error {
-			_, err := s.Repair(ctx, problems, regstore.RepairOptions{
+		{name: "gc.Sweep/no-grace", fixture: f.m, run: collect(gc.Options{DeleteUntagged: true, Grace: -1, Workers: 1})},
+		{name: "gc.Sweep/grace", fixture: f.m, run: collect(gc.Options{DeleteUntagged: true, Grace: time.Hour, Workers: 1})},
+		{name: "check.Repair", fixture: broken, quarantined: f.l3, run: func(ctx context.Context, s *regstore.Store) error {
+			_, err := check.Repair(ctx, s, problems, check.RepairOptions{
 				RemoveDanglingLinks: true, RestoreTagIndex: true, Quarantine: true, Relink: true})
 			return err
 		}},
 		{name: "Copy", fixture: regstore.NewMemFS(), run: func(ctx context.Context, s *regstore.Store) error {
-			_, err := regstore.Copy(ctx, s, src, regstore.CopyOptions{Tags: map[string][]string{"app": {"v1"}}, Workers: 1})
+			_, err := migrate.Copy(ctx, s, src, migrate.CopyOptions{Tags: map[string][]string{"app": {"v1"}}, Workers: 1})
 			return err
 		}},
-		{name: "Repository.ImportOCILayout", fixture: f.m, run: func(ctx context.Context, s *regstore.Store) error {
-			_, err := repo(s, "imported").ImportOCILayout(ctx, layout, regstore.ImportOptions{
+		{name: "migrate.ImportOCILayout", fixture: f.m, run: func(ctx context.Context, s *regstore.Store) error {
+			_, err := migrate.ImportOCILayout(ctx, repo(s, "imported"), layout, migrate.ImportOptions{
 				Tags: map[string]string{"moving": "moving"}, Workers: 1})
 			return err
 		}},
@@ -626,9 +629,9 @@ func TestCrashDeleteManifestGhostTag(t *testing.T) {
 func TestCrashRepairQuarantineResume(t *testing.T) {
 	f := buildCrashFixture(t)
 	broken, problems, invalid := buildCrashBroken(t, f)
-	opts := regstore.RepairOptions{Quarantine: true}
+	opts := check.RepairOptions{Quarantine: true}
 	repair := func(s *regstore.Store) error {
-		_, err := s.Repair(context.Background(), problems, opts)
+		_, err := check.Repair(context.Background(), s, problems, opts)
 		return err
 	}
 	w := crashAt(t, broken, func(op faultfs.Op) bool {
@@ -643,17 +646,17 @@ func TestCrashRepairQuarantineResume(t *testing.T) {
 	assert.NoError(t, err, "the invalid manifest's data is not in quarantine after the re-run")
 }
 
-// TestCrashGCAsideConcurrentLink: ApplyGC with a grace window moves doomed
+// TestCrashGCAsideConcurrentLink: gc.Sweep with a grace window moves doomed
 // blob data aside to "<data>.gc", looks again for young links, and puts
 // back what they now name. If a writer links such a blob meanwhile (a
 // cross-repository mount, which only needs the data to exist when it
 // checks) and the collector then crashes before it puts the data back, the
 // new link names data that exists only as "<data>.gc". Nothing ever renames
-// it back but the next ApplyGC, from the journal written before the move:
+// it back but the next gc.Sweep, from the journal written before the move:
 // the blob must not be lost for the repository that just mounted it.
 func TestCrashGCAsideConcurrentLink(t *testing.T) {
 	f := buildCrashFixture(t)
-	opts := regstore.GCOptions{DeleteUntagged: true, Grace: time.Hour, Workers: 1}
+	opts := gc.Options{DeleteUntagged: true, Grace: time.Hour, Workers: 1}
 
 	// mount returns a Before hook that links the orphan blob into other,
 	// through the bare backend, just before the collector moves it aside.
@@ -670,13 +673,13 @@ func TestCrashGCAsideConcurrentLink(t *testing.T) {
 			require.NoError(t, err, "LinkBlob(%s) before it is moved aside", f.orphan)
 		}
 	}
-	gc := func(s *regstore.Store) error {
-		plan, err := s.PlanGC(context.Background(), opts)
+	collect := func(s *regstore.Store) error {
+		plan, err := gc.Mark(context.Background(), s, opts)
 		if err != nil {
 			return err
 		}
 		require.Contains(t, plan.Blobs, f.orphan, "the plan dooms the orphan")
-		return s.ApplyGC(context.Background(), plan, opts)
+		return gc.Sweep(context.Background(), s, plan, opts)
 	}
 	readable := func(w regstore.WriteFS) error {
 		s, err := regstore.Open(w)
@@ -693,7 +696,7 @@ func TestCrashGCAsideConcurrentLink(t *testing.T) {
 	counter := faultfs.New(w, faultfs.Fault{Before: mount(w)})
 	s, err := regstore.Open(counter.FS())
 	require.NoError(t, err)
-	require.NoError(t, gc(s))
+	require.NoError(t, collect(s))
 	require.NoError(t, readable(w), "blob mounted during the collection, no crash")
 	at := slices.IndexFunc(counter.Ops(), func(op faultfs.Op) bool {
 		return op.Kind == faultfs.OpRename && strings.HasSuffix(op.NewName, f.orphan.Encoded()+"/data.gc")
@@ -708,12 +711,12 @@ func TestCrashGCAsideConcurrentLink(t *testing.T) {
 		in := faultfs.New(w, faultfs.Fault{At: n, Mode: faultfs.Crash, Before: mount(w)})
 		s, err := regstore.Open(in.FS())
 		require.NoError(t, err)
-		assert.Error(t, gc(s), "collection crashed at op %d", n)
+		assert.Error(t, collect(s), "collection crashed at op %d", n)
 		s, err = regstore.Open(w)
 		require.NoError(t, err)
-		plan, err := s.PlanGC(context.Background(), opts)
-		require.NoError(t, err, "PlanGC after the crash")
-		require.NoError(t, s.ApplyGC(context.Background(), plan, opts), "ApplyGC after the crash")
+		plan, err := gc.Mark(context.Background(), s, opts)
+		require.NoError(t, err, "gc.Mark after the crash")
+		require.NoError(t, gc.Sweep(context.Background(), s, plan, opts), "gc.Sweep after the crash")
 		assert.NoError(t, readable(w), "blob mounted during a collection that crashed at op %d (%v), after a re-run", n, in.Ops()[n-1])
 	}
 }

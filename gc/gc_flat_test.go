@@ -1,4 +1,4 @@
-package regstore_test
+package gc_test
 
 import (
 	"crypto/md5"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,7 +85,7 @@ func (f *flatFS) WalkFiles(dir string, fn func(string, fs.FileInfo) error) error
 }
 
 // TestPlanGCFlatListing: on a backend with a flat listing and content MD5s,
-// PlanGC makes the same plan as on a directory tree without opening a
+// Mark makes the same plan as on a directory tree without opening a
 // single link file, and still reads a link whose content the listing does
 // not prove.
 func TestPlanGCFlatListing(t *testing.T) {
@@ -111,13 +112,13 @@ func TestPlanGCFlatListing(t *testing.T) {
 	flat := &flatFS{MemFS: mem}
 	fs2, err := regstore.Open(flat)
 	require.NoError(t, err)
-	for _, o := range []regstore.GCOptions{{}, {DeleteUntagged: true}, {DeleteUntagged: true, Grace: -1}} {
+	for _, o := range []gc.Options{{}, {DeleteUntagged: true}, {DeleteUntagged: true, Grace: -1}} {
 		now := time.Now()
 		o.Now = func() time.Time { return now }
-		want, err := s.PlanGC(t.Context(), o)
+		want, err := gc.Mark(t.Context(), s, o)
 		require.NoError(t, err)
 		flat.linkOpens.Store(0)
-		got, err := fs2.PlanGC(t.Context(), o)
+		got, err := gc.Mark(t.Context(), fs2, o)
 		require.NoError(t, err)
 		assert.Equal(t, want, got, "plan with flat listing, %+v", o)
 		assert.Equal(t, int64(1), flat.linkOpens.Load(), "links opened: only the tag link missing from its index; the others are known from their MD5s, sha256 layer links by their paths")

@@ -1,4 +1,4 @@
-package regstore_test
+package migrate_test
 
 import (
 	"bytes"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/migrate"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -104,7 +105,7 @@ func TestCopyWholeStore(t *testing.T) {
 				want := mgStoreState(t, src)
 				dst := mgStore(t, to.new(t))
 				var calls int
-				stats, err := regstore.Copy(ctx, dst, src, regstore.CopyOptions{Progress: func(regstore.CopyStats) { calls++ }})
+				stats, err := migrate.Copy(ctx, dst, src, migrate.CopyOptions{Progress: func(migrate.CopyStats) { calls++ }})
 				require.NoError(t, err)
 				assert.Equal(t, want, mgStoreState(t, dst))
 				mgConsistent(t, dst)
@@ -131,7 +132,7 @@ func TestCopyWholeStore(t *testing.T) {
 				assert.NotZero(t, calls, "progress calls")
 
 				// A re-run copies nothing.
-				stats, err = regstore.Copy(ctx, dst, src, regstore.CopyOptions{})
+				stats, err = migrate.Copy(ctx, dst, src, migrate.CopyOptions{})
 				require.NoError(t, err)
 				assert.Zero(t, stats.Blobs)
 				assert.Zero(t, stats.Manifests)
@@ -148,11 +149,11 @@ func TestCopyWholeStore(t *testing.T) {
 		want := mgStoreState(t, mgSourceStore(t, w))
 		src := mgStore(t, os.DirFS(dir))
 		dst := mgStore(t, regstore.NewMemFS())
-		_, err := regstore.Copy(ctx, dst, src, regstore.CopyOptions{Workers: 1})
+		_, err := migrate.Copy(ctx, dst, src, migrate.CopyOptions{Workers: 1})
 		require.NoError(t, err)
 		assert.Equal(t, want, mgStoreState(t, dst))
 
-		_, err = regstore.Copy(ctx, src, dst, regstore.CopyOptions{})
+		_, err = migrate.Copy(ctx, src, dst, migrate.CopyOptions{})
 		assert.ErrorIs(t, err, errors.ErrUnsupported)
 	})
 }
@@ -168,7 +169,7 @@ func TestCopyFiltered(t *testing.T) {
 	require.NoError(t, err)
 
 	dst := mgStore(t, regstore.NewMemFS())
-	_, err = regstore.Copy(ctx, dst, src, regstore.CopyOptions{
+	_, err = migrate.Copy(ctx, dst, src, migrate.CopyOptions{
 		Repositories: []string{"library/alpine"},
 		Tags:         map[string][]string{"team/app": {"v1"}, "library/alpine": {"3.20"}},
 	})
@@ -190,16 +191,16 @@ func TestCopyFiltered(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		opts regstore.CopyOptions
+		opts migrate.CopyOptions
 		want error
 	}{
-		{"missing repository", regstore.CopyOptions{Repositories: []string{"nope"}}, fs.ErrNotExist},
-		{"missing tag", regstore.CopyOptions{Tags: map[string][]string{"team/app": {"nope"}}}, fs.ErrNotExist},
-		{"bad name", regstore.CopyOptions{Repositories: []string{"Bad"}}, regstore.ErrInvalidName},
-		{"bad tag", regstore.CopyOptions{Tags: map[string][]string{"team/app": {"-x"}}}, regstore.ErrInvalidTag},
+		{"missing repository", migrate.CopyOptions{Repositories: []string{"nope"}}, fs.ErrNotExist},
+		{"missing tag", migrate.CopyOptions{Tags: map[string][]string{"team/app": {"nope"}}}, fs.ErrNotExist},
+		{"bad name", migrate.CopyOptions{Repositories: []string{"Bad"}}, regstore.ErrInvalidName},
+		{"bad tag", migrate.CopyOptions{Tags: map[string][]string{"team/app": {"-x"}}}, regstore.ErrInvalidTag},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := regstore.Copy(ctx, mgStore(t, regstore.NewMemFS()), src, tc.opts)
+			_, err := migrate.Copy(ctx, mgStore(t, regstore.NewMemFS()), src, tc.opts)
 			assert.ErrorIs(t, err, tc.want)
 		})
 	}
@@ -221,7 +222,7 @@ func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 func TestCopyResume(t *testing.T) {
 	src := mgSourceStore(t, regstore.NewMemFS())
 	want := mgStoreState(t, src)
-	full, err := regstore.Copy(context.Background(), mgStore(t, regstore.NewMemFS()), src, regstore.CopyOptions{})
+	full, err := migrate.Copy(context.Background(), mgStore(t, regstore.NewMemFS()), src, migrate.CopyOptions{})
 	require.NoError(t, err)
 	steps := full.Blobs + full.Manifests + full.Tags + full.Repositories
 	for stop := 1; stop < steps; stop += 3 {
@@ -230,14 +231,14 @@ func TestCopyResume(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			n := 0
-			first, err := regstore.Copy(ctx, dst, src, regstore.CopyOptions{Workers: 1, Progress: func(s regstore.CopyStats) {
+			first, err := migrate.Copy(ctx, dst, src, migrate.CopyOptions{Workers: 1, Progress: func(s migrate.CopyStats) {
 				if n++; n == stop {
 					cancel()
 				}
 			}})
 			require.ErrorIs(t, err, context.Canceled)
 			mgConsistent(t, dst)
-			stats, err := regstore.Copy(context.Background(), dst, src, regstore.CopyOptions{})
+			stats, err := migrate.Copy(context.Background(), dst, src, migrate.CopyOptions{})
 			require.NoError(t, err)
 			assert.Equal(t, want, mgStoreState(t, dst))
 			assert.Equal(t, full.Blobs, first.Blobs+stats.Blobs, "the re-run copies only what is missing")
@@ -277,7 +278,7 @@ func TestCopyCorruptSource(t *testing.T) {
 				} else {
 					dst = mgStore(t, bk.new(t))
 				}
-				_, err = regstore.Copy(ctx, dst, src, regstore.CopyOptions{Repositories: []string{"library/alpine"}, HardLink: hardLink})
+				_, err = migrate.Copy(ctx, dst, src, migrate.CopyOptions{Repositories: []string{"library/alpine"}, HardLink: hardLink})
 				require.ErrorIs(t, err, regstore.ErrDigestMismatch)
 				mgConsistent(t, dst)
 				_, err = dst.Blob(victim)
@@ -307,7 +308,7 @@ func TestCopyHardLink(t *testing.T) {
 		want := mgStoreState(t, src)
 		dstDir := mgOpenDir(t, filepath.Join(tmp, "dst"))
 		dst := mgStore(t, dstDir)
-		stats, err := regstore.Copy(ctx, dst, src, regstore.CopyOptions{HardLink: true})
+		stats, err := migrate.Copy(ctx, dst, src, migrate.CopyOptions{HardLink: true})
 		require.NoError(t, err)
 		assert.Equal(t, want, mgStoreState(t, dst))
 		assert.Zero(t, stats.Blobs, "blobs copied")
@@ -334,7 +335,7 @@ func TestCopyHardLink(t *testing.T) {
 			if err == nil {
 				t.Cleanup(func() { os.RemoveAll(shm) })
 				other := mgStore(t, mgOpenDir(t, shm))
-				stats, err := regstore.Copy(ctx, other, src, regstore.CopyOptions{HardLink: true, Workers: 2})
+				stats, err := migrate.Copy(ctx, other, src, migrate.CopyOptions{HardLink: true, Workers: 2})
 				require.NoError(t, err)
 				assert.Equal(t, want, mgStoreState(t, other))
 				assert.Zero(t, stats.BlobsLinked)
@@ -348,7 +349,7 @@ func TestCopyHardLink(t *testing.T) {
 		want := mgStoreState(t, src)
 		dst, err := regstore.Open(mem, regstore.WithLayoutRoot("copy/v2"))
 		require.NoError(t, err)
-		stats, err := regstore.Copy(ctx, dst, src, regstore.CopyOptions{HardLink: true, TrustDigests: true})
+		stats, err := migrate.Copy(ctx, dst, src, migrate.CopyOptions{HardLink: true, TrustDigests: true})
 		require.NoError(t, err)
 		assert.Equal(t, want, mgStoreState(t, dst))
 		assert.Equal(t, stats.TotalBlobs-2, stats.BlobsLinked)
@@ -372,7 +373,7 @@ func TestCopyConcurrentReaders(t *testing.T) {
 			}
 		}
 	})
-	_, err := regstore.Copy(context.Background(), dst, src, regstore.CopyOptions{Workers: 8})
+	_, err := migrate.Copy(context.Background(), dst, src, migrate.CopyOptions{Workers: 8})
 	close(done)
 	wg.Wait()
 	require.NoError(t, err)
@@ -389,7 +390,7 @@ func ExampleCopy() {
 	}
 	dst, _ := regstore.Open(regstore.NewMemFS())
 	for range 2 {
-		stats, err := regstore.Copy(context.Background(), dst, src, regstore.CopyOptions{})
+		stats, err := migrate.Copy(context.Background(), dst, src, migrate.CopyOptions{})
 		if err != nil {
 			fmt.Println(err)
 			return

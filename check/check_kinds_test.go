@@ -1,4 +1,4 @@
-package regstore_test
+package check_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
 	"github.com/regstore/regstore/internal/treearchive"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
@@ -103,18 +104,18 @@ func buildKit(t testing.TB, load func(testing.TB, *regstore.MemFS) regstore.Writ
 }
 
 // runCheck collects every problem Check yields.
-func runCheck(t testing.TB, s *regstore.Store, linksOnly bool) []regstore.Problem {
+func runCheck(t testing.TB, s *regstore.Store, linksOnly bool) []check.Problem {
 	t.Helper()
-	var out []regstore.Problem
-	for p, err := range s.Check(context.Background(), regstore.CheckOptions{LinksOnly: linksOnly, Now: func() time.Time { return kitNow }}) {
+	var out []check.Problem
+	for p, err := range check.Problems(context.Background(), s, check.Options{LinksOnly: linksOnly, Now: func() time.Time { return kitNow }}) {
 		require.NoError(t, err, "Check")
 		out = append(out, p)
 	}
 	return out
 }
 
-func countKinds(ps []regstore.Problem) map[regstore.ProblemKind]int {
-	out := map[regstore.ProblemKind]int{}
+func countKinds(ps []check.Problem) map[check.ProblemKind]int {
+	out := map[check.ProblemKind]int{}
 	for _, p := range ps {
 		out[p.Kind]++
 	}
@@ -122,7 +123,7 @@ func countKinds(ps []regstore.Problem) map[regstore.ProblemKind]int {
 }
 
 // problemPaths is "kind path" for each problem, sorted.
-func problemPaths(ps []regstore.Problem) []string {
+func problemPaths(ps []check.Problem) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, string(p.Kind)+" "+p.Path)
@@ -131,7 +132,7 @@ func problemPaths(ps []regstore.Problem) []string {
 	return out
 }
 
-func kp(kind regstore.ProblemKind, path string) string { return string(kind) + " " + path }
+func kp(kind check.ProblemKind, path string) string { return string(kind) + " " + path }
 
 // brokenCase is one broken state made with the kit, and what Check must
 // report on it: exactly these problems (kind and path), no more.
@@ -151,66 +152,66 @@ var brokenCases = []brokenCase{
 		func(k *kit) error { return regstoretest.DanglingLink(k.s, "app", string(k.l2)) },
 		func(k *kit) []string {
 			l := k.s.Layout()
-			return []string{kp(regstore.BlobMissing, l.LayerLink("app", k.l2)), kp(regstore.ReferenceMissing, l.BlobData(k.img.Digest()))}
+			return []string{kp(check.BlobMissing, l.LayerLink("app", k.l2)), kp(check.ReferenceMissing, l.BlobData(k.img.Digest()))}
 		}},
 	{"dangling manifest (revision and tag)",
 		func(k *kit) error { return regstoretest.DanglingLink(k.s, "app", "docker") },
 		func(k *kit) []string {
 			l := k.s.Layout()
-			return []string{kp(regstore.BlobMissing, l.RevisionLink("app", k.docker.Digest())), kp(regstore.BlobMissing, l.TagCurrent("app", "docker"))}
+			return []string{kp(check.BlobMissing, l.RevisionLink("app", k.docker.Digest())), kp(check.BlobMissing, l.TagCurrent("app", "docker"))}
 		}},
 	{"empty tag link",
 		func(k *kit) error { return regstoretest.EmptyLink(k.s, "app", "docker") },
 		func(k *kit) []string {
-			return []string{kp(regstore.LinkEmpty, k.s.Layout().TagCurrent("app", "docker"))}
+			return []string{kp(check.LinkEmpty, k.s.Layout().TagCurrent("app", "docker"))}
 		}},
 	{"empty revision link of an index child",
 		func(k *kit) error { return regstoretest.EmptyLink(k.s, "multi", string(k.child1.Digest())) },
 		func(k *kit) []string {
 			l := k.s.Layout()
-			return []string{kp(regstore.LinkEmpty, l.RevisionLink("multi", k.child1.Digest())),
-				kp(regstore.ReferenceUnlinked, l.BlobData(k.index.Digest())), kp(regstore.ReferenceUnlinked, l.BlobData(k.lst.Digest()))}
+			return []string{kp(check.LinkEmpty, l.RevisionLink("multi", k.child1.Digest())),
+				kp(check.ReferenceUnlinked, l.BlobData(k.index.Digest())), kp(check.ReferenceUnlinked, l.BlobData(k.lst.Digest()))}
 		}},
 	{"newline link",
 		func(k *kit) error { return regstoretest.NewlineLink(k.s, "app", "v1") },
 		func(k *kit) []string {
-			return []string{kp(regstore.LinkTrailingBytes, k.s.Layout().TagCurrent("app", "v1"))}
+			return []string{kp(check.LinkTrailingBytes, k.s.Layout().TagCurrent("app", "v1"))}
 		}},
 	{"unknown algorithm link",
 		func(k *kit) error { return regstoretest.UnknownAlgorithmLink(k.s, "app", "v1") },
 		func(k *kit) []string {
-			return []string{kp(regstore.LinkUnknownAlg, k.s.Layout().TagCurrent("app", "v1"))}
+			return []string{kp(check.LinkUnknownAlg, k.s.Layout().TagCurrent("app", "v1"))}
 		}},
 	{"garbage tag link",
 		func(k *kit) error { return regstoretest.GarbageLink(k.s, "app", "v1") },
 		func(k *kit) []string {
-			return []string{kp(regstore.LinkUnparsable, k.s.Layout().TagCurrent("app", "v1"))}
+			return []string{kp(check.LinkUnparsable, k.s.Layout().TagCurrent("app", "v1"))}
 		}},
 	{"garbage layer link",
 		func(k *kit) error { return regstoretest.GarbageLink(k.s, "app", string(k.l2)) },
 		func(k *kit) []string {
 			l := k.s.Layout()
-			return []string{kp(regstore.LinkUnparsable, l.LayerLink("app", k.l2)), kp(regstore.ReferenceUnlinked, l.BlobData(k.img.Digest()))}
+			return []string{kp(check.LinkUnparsable, l.LayerLink("app", k.l2)), kp(check.ReferenceUnlinked, l.BlobData(k.img.Digest()))}
 		}},
 	{"corrupt layer",
 		func(k *kit) error { return regstoretest.CorruptBlob(k.s, k.l2) },
-		func(k *kit) []string { return []string{kp(regstore.BlobCorrupt, k.s.Layout().BlobData(k.l2))} }},
+		func(k *kit) []string { return []string{kp(check.BlobCorrupt, k.s.Layout().BlobData(k.l2))} }},
 	{"corrupt manifest data",
 		func(k *kit) error { return regstoretest.CorruptBlob(k.s, k.docker.Digest()) },
 		func(k *kit) []string {
-			return []string{kp(regstore.BlobCorrupt, k.s.Layout().BlobData(k.docker.Digest()))}
+			return []string{kp(check.BlobCorrupt, k.s.Layout().BlobData(k.docker.Digest()))}
 		}},
 	{"stale upload",
 		func(k *kit) error {
 			return regstoretest.HalfWrittenUpload(k.s, "app/web", kitUploadID, kitNow.Add(-30*24*time.Hour))
 		},
 		func(k *kit) []string {
-			return []string{kp(regstore.UploadStale, k.s.Layout().Upload("app/web", kitUploadID))}
+			return []string{kp(check.UploadStale, k.s.Layout().Upload("app/web", kitUploadID))}
 		}},
 	{"upload without startedat",
 		func(k *kit) error { return regstoretest.HalfWrittenUpload(k.s, "app/web", kitUploadID, time.Time{}) },
 		func(k *kit) []string {
-			return []string{kp(regstore.UploadMalformed, k.s.Layout().Upload("app/web", kitUploadID))}
+			return []string{kp(check.UploadMalformed, k.s.Layout().Upload("app/web", kitUploadID))}
 		}},
 	{"recent upload (in progress, not a problem)",
 		func(k *kit) error {
@@ -220,23 +221,23 @@ var brokenCases = []brokenCase{
 	{"tag without index entry",
 		func(k *kit) error { return regstoretest.TagWithoutIndexEntry(k.s, "app", "latest") },
 		func(k *kit) []string {
-			return []string{kp(regstore.TagNotInIndex, k.s.Layout().TagCurrent("app", "latest"))}
+			return []string{kp(check.TagNotInIndex, k.s.Layout().TagCurrent("app", "latest"))}
 		}},
 	{"tag without manifest",
 		func(k *kit) error { return regstoretest.TagWithoutManifest(k.s, "app", "docker") },
 		func(k *kit) []string {
-			return []string{kp(regstore.TagUnresolvable, k.s.Layout().TagCurrent("app", "docker"))}
+			return []string{kp(check.TagUnresolvable, k.s.Layout().TagCurrent("app", "docker"))}
 		}},
 	{"orphan blob",
 		func(k *kit) (err error) {
 			k.made, err = regstoretest.OrphanBlob(k.s, []byte("nobody links me"))
 			return err
 		},
-		func(k *kit) []string { return []string{kp(regstore.BlobOrphan, k.s.Layout().BlobData(k.made))} }},
+		func(k *kit) []string { return []string{kp(check.BlobOrphan, k.s.Layout().BlobData(k.made))} }},
 	{"unlinked layer",
 		func(k *kit) error { return regstoretest.UnlinkReference(k.s, "app", k.img.Digest(), k.l2) },
 		func(k *kit) []string {
-			return []string{kp(regstore.ReferenceUnlinked, k.s.Layout().BlobData(k.img.Digest()))}
+			return []string{kp(check.ReferenceUnlinked, k.s.Layout().BlobData(k.img.Digest()))}
 		}},
 	{"unlinked index child",
 		func(k *kit) error {
@@ -244,21 +245,21 @@ var brokenCases = []brokenCase{
 		},
 		func(k *kit) []string {
 			l := k.s.Layout()
-			return []string{kp(regstore.ReferenceUnlinked, l.BlobData(k.index.Digest())), kp(regstore.ReferenceUnlinked, l.BlobData(k.lst.Digest()))}
+			return []string{kp(check.ReferenceUnlinked, l.BlobData(k.index.Digest())), kp(check.ReferenceUnlinked, l.BlobData(k.lst.Digest()))}
 		}},
 	{"oversize manifest",
 		func(k *kit) (err error) { k.made, err = regstoretest.OversizeManifest(k.s, "app"); return err },
-		func(k *kit) []string { return []string{kp(regstore.ManifestTooLarge, k.s.Layout().BlobData(k.made))} }},
+		func(k *kit) []string { return []string{kp(check.ManifestTooLarge, k.s.Layout().BlobData(k.made))} }},
 	{"invalid manifest",
 		func(k *kit) (err error) {
 			k.made, err = regstoretest.InvalidManifest(k.s, "app", []byte(`{"not":"a manifest"}`))
 			return err
 		},
-		func(k *kit) []string { return []string{kp(regstore.ManifestInvalid, k.s.Layout().BlobData(k.made))} }},
+		func(k *kit) []string { return []string{kp(check.ManifestInvalid, k.s.Layout().BlobData(k.made))} }},
 	{"temp file",
 		func(k *kit) error { return regstoretest.TempFile(k.s, "app", "latest") },
 		func(k *kit) []string {
-			return []string{kp(regstore.TempFileLeft, k.s.Layout().TagCurrent("app", "latest")+kitTempSuffix)}
+			return []string{kp(check.TempFileLeft, k.s.Layout().TagCurrent("app", "latest")+kitTempSuffix)}
 		}},
 	{"interrupted garbage collection",
 		func(k *kit) error {
@@ -270,12 +271,12 @@ var brokenCases = []brokenCase{
 		},
 		func(k *kit) []string {
 			d := digest.FromString("swept")
-			return []string{kp(regstore.GCInterrupted, k.s.Layout().Root()+"/_gc/aside"), kp(regstore.GCInterrupted, k.s.Layout().BlobData(d)+".gc")}
+			return []string{kp(check.GCInterrupted, k.s.Layout().Root()+"/_gc/aside"), kp(check.GCInterrupted, k.s.Layout().BlobData(d)+".gc")}
 		}},
 	{"unknown file",
 		func(k *kit) error { return regstoretest.UnknownFile(k.s, "repositories/app/notes.txt", []byte("hi")) },
 		func(k *kit) []string {
-			return []string{kp(regstore.UnknownFileInTree, k.s.Layout().Repository("app")+"/notes.txt")}
+			return []string{kp(check.UnknownFileInTree, k.s.Layout().Repository("app")+"/notes.txt")}
 		}},
 }
 
@@ -299,7 +300,7 @@ func TestCheckFindsEveryKind(t *testing.T) {
 				}
 				var wantLinks []string
 				for _, w := range want {
-					if !strings.HasPrefix(w, kp(regstore.BlobCorrupt, "")) {
+					if !strings.HasPrefix(w, kp(check.BlobCorrupt, "")) {
 						wantLinks = append(wantLinks, w)
 					}
 				}
@@ -315,7 +316,7 @@ func TestCheckFindsEveryKind(t *testing.T) {
 func TestBrokenCasesCoverEveryKind(t *testing.T) {
 	declared := problemKindsDeclared(t)
 	require.NotEmpty(t, declared)
-	covered := map[regstore.ProblemKind]bool{}
+	covered := map[check.ProblemKind]bool{}
 	for _, bk := range kitBackends[:1] {
 		for _, tc := range brokenCases {
 			k := buildKit(t, bk.load)
@@ -333,11 +334,11 @@ func TestBrokenCasesCoverEveryKind(t *testing.T) {
 
 // problemKindsDeclared parses check.go for the constants of type
 // ProblemKind.
-func problemKindsDeclared(t *testing.T) []regstore.ProblemKind {
+func problemKindsDeclared(t *testing.T) []check.ProblemKind {
 	t.Helper()
 	f, err := parser.ParseFile(token.NewFileSet(), "check.go", nil, 0)
 	require.NoError(t, err)
-	var out []regstore.ProblemKind
+	var out []check.ProblemKind
 	for _, decl := range f.Decls {
 		gd, ok := decl.(*ast.GenDecl)
 		if !ok || gd.Tok != token.CONST {
@@ -353,7 +354,7 @@ func problemKindsDeclared(t *testing.T) []regstore.ProblemKind {
 				require.True(t, ok, "ProblemKind constants are string literals")
 				s, err := strconv.Unquote(lit.Value)
 				require.NoError(t, err)
-				out = append(out, regstore.ProblemKind(s))
+				out = append(out, check.ProblemKind(s))
 			}
 		}
 	}
@@ -405,7 +406,7 @@ func TestCheckCleanKitTrees(t *testing.T) {
 func TestCheckRegistryWrittenTrees(t *testing.T) {
 	deleted := digest.Digest("sha256:081848a69e0d1ce39d3806545fad6292269baf139cd0b7f68ed53692ffdc1643")
 	for _, version := range []string{"v3", "v2.8"} {
-		archive := filepath.Join("testdata", "registry-"+version+".txtar")
+		archive := filepath.Join("..", "testdata", "registry-"+version+".txtar")
 		loads := []struct {
 			name string
 			load func(t *testing.T) fs.FS
@@ -439,18 +440,18 @@ func TestCheckRegistryWrittenTrees(t *testing.T) {
 				require.Len(t, ups, 1, "one unfinished upload")
 				require.False(t, ups[0].StartedAt.IsZero(), "with a startedat")
 
-				check := func(now time.Time) []string {
-					var got []regstore.Problem
-					for p, err := range s.Check(context.Background(), regstore.CheckOptions{Now: func() time.Time { return now }}) {
+				probe := func(now time.Time) []string {
+					var got []check.Problem
+					for p, err := range check.Problems(context.Background(), s, check.Options{Now: func() time.Time { return now }}) {
 						require.NoError(t, err)
 						got = append(got, p)
 					}
 					return problemPaths(got)
 				}
-				orphan := kp(regstore.BlobOrphan, l.BlobData(deleted))
-				assert.Equal(t, []string{orphan}, check(ups[0].StartedAt.Add(time.Hour)),
+				orphan := kp(check.BlobOrphan, l.BlobData(deleted))
+				assert.Equal(t, []string{orphan}, probe(ups[0].StartedAt.Add(time.Hour)),
 					"Check while the upload is young: only the deleted manifest's data")
-				assert.Equal(t, []string{orphan, kp(regstore.UploadStale, ups[0].Path())}, check(ups[0].StartedAt.Add(8*24*time.Hour)),
+				assert.Equal(t, []string{orphan, kp(check.UploadStale, ups[0].Path())}, probe(ups[0].StartedAt.Add(8*24*time.Hour)),
 					"Check once the upload is older than 168h")
 			})
 		}

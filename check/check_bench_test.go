@@ -1,4 +1,4 @@
-package regstore_test
+package check_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
 	"github.com/regstore/regstore/regstoretest"
 )
 
@@ -85,14 +86,14 @@ func BenchmarkCheck(b *testing.B) {
 			blobs = append(blobs, blob.Path())
 			total += blob.Size()
 		}
-		check := func(opts regstore.CheckOptions) func(b *testing.B) {
+		run := func(opts check.Options) func(b *testing.B) {
 			return func(b *testing.B) {
 				if !opts.LinksOnly {
 					b.SetBytes(total)
 				}
 				b.ReportMetric(float64(len(blobs)), "blobs")
 				for b.Loop() {
-					for p, err := range s.Check(context.Background(), opts) {
+					for p, err := range check.Problems(context.Background(), s, opts) {
 						if err != nil {
 							b.Fatal(err)
 						}
@@ -101,9 +102,9 @@ func BenchmarkCheck(b *testing.B) {
 				}
 			}
 		}
-		b.Run(bk.name+"/links-only", check(regstore.CheckOptions{LinksOnly: true}))
-		b.Run(bk.name+"/full", check(regstore.CheckOptions{}))
-		b.Run(bk.name+"/full-gomaxprocs", check(regstore.CheckOptions{Workers: runtime.GOMAXPROCS(0)}))
+		b.Run(bk.name+"/links-only", run(check.Options{LinksOnly: true}))
+		b.Run(bk.name+"/full", run(check.Options{}))
+		b.Run(bk.name+"/full-gomaxprocs", run(check.Options{Workers: runtime.GOMAXPROCS(0)}))
 		b.Run(bk.name+"/sha256-baseline", func(b *testing.B) {
 			b.SetBytes(total)
 			for b.Loop() {

@@ -1,4 +1,4 @@
-package regstore
+package migrate
 
 import (
 	"bytes"
@@ -14,13 +14,14 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
+	"github.com/regstore/regstore"
 )
 
 // ErrInvalidSource: an import source (OCI image layout, docker save
 // archive, skopeo dir) is malformed: a missing or unreadable oci-layout,
 // index.json or manifest.json, an unsupported layout version, a tag given
 // to two different manifests. It also matches [fs.ErrInvalid].
-var ErrInvalidSource = &sentinel{"invalid import source", fs.ErrInvalid}
+var ErrInvalidSource = fmt.Errorf("invalid import source: %w", fs.ErrInvalid)
 
 // Annotations of index.json entries that name them.
 const (
@@ -34,8 +35,8 @@ const (
 	AnnotationContainerdImageName = "io.containerd.image.name"
 )
 
-// ImportOptions configures [Repository.ImportOCILayout],
-// [Repository.ImportDockerArchive] and [Repository.ImportSkopeoDir].
+// ImportOptions configures [ImportOCILayout],
+// [ImportDockerArchive] and [ImportSkopeoDir].
 type ImportOptions struct {
 	// Tags chooses the tags to set. Its keys are ref names as found in
 	// the source (see below), or manifest digests ("sha256:…") for
@@ -61,10 +62,10 @@ type ImportOptions struct {
 	// in [ImportResult].Skipped.
 	Tags map[string]string
 	// HardLink publishes blob data as hard links to the source's files
-	// instead of copying it, when the source is a [*Dir] opened on the
-	// layout directory and the store's backend a [*Dir] on the same
+	// instead of copying it, when the source is a [*regstore.Dir] opened on the
+	// layout directory and the store's backend a [*regstore.Dir] on the same
 	// filesystem (or the source is the store's own backend, implementing
-	// [LinkFS] and [RenameFS]). Blobs that cannot be linked are copied.
+	// [regstore.LinkFS] and [regstore.RenameFS]). Blobs that cannot be linked are copied.
 	// A linked file shares its inode, mode and owner with the source file:
 	// the registry must be able to read it, and neither copy may be
 	// rewritten in place afterwards (skopeo, crane and umoci replace
@@ -80,7 +81,7 @@ type ImportOptions struct {
 	TrustDigests bool
 	// Workers bounds the blobs (and the manifests of one level, and the
 	// tags) written at once. Zero means 4, or 16 with HardLink: linking is
-	// bound by metadata operations (and, on a backend without [BatchFS],
+	// bound by metadata operations (and, on a backend without [regstore.BatchFS],
 	// by the fsync of each new name, which the filesystem commits in groups
 	// when they come concurrently).
 	Workers int
@@ -89,7 +90,7 @@ type ImportOptions struct {
 	Progress func(CopyStats)
 	// GzipLayers compresses the uncompressed layers of a legacy docker save
 	// archive with gzip, as docker push does, instead of storing them
-	// uncompressed (see [Repository.ImportDockerArchive]). Other sources'
+	// uncompressed (see [ImportDockerArchive]). Other sources'
 	// layers are always stored verbatim.
 	GzipLayers bool
 }
@@ -133,34 +134,34 @@ type ImportedTag struct {
 // is never published, nor anything that refers to it. An interrupted or
 // failed import leaves at most blobs and their links, which a re-run
 // reuses and garbage collection otherwise removes. With HardLink, on a
-// backend with [BatchFS] (a [Dir]), each of these steps (blob data; blob
+// backend with [regstore.BatchFS] (a [regstore.Dir]), each of these steps (blob data; blob
 // links; each level of manifests; tags) is published at once with one
 // durability barrier, instead of an fsync per name, in the same order.
 //
 // Layers with URLs (foreign layers) that the layout does not hold are
 // skipped. Manifests must be sha256 digests. Errors wrap
-// [ErrInvalidSource], [fs.ErrNotExist], [ErrDigestMismatch],
-// [ErrSizeMismatch] or the push validation's [ErrManifestInvalid].
-func (r *Repository) ImportOCILayout(ctx context.Context, src fs.FS, opts ImportOptions) (*ImportResult, error) {
-	return r.importLayout(ctx, "import oci layout", src, opts, nil, &ImportResult{}, nil)
+// [ErrInvalidSource], [fs.ErrNotExist], [regstore.ErrDigestMismatch],
+// [regstore.ErrSizeMismatch] or the push validation's [regstore.ErrManifestInvalid].
+func ImportOCILayout(ctx context.Context, r *regstore.Repository, src fs.FS, opts ImportOptions) (*ImportResult, error) {
+	return importLayout(ctx, r, "import oci layout", src, opts, nil, &ImportResult{}, nil)
 }
 
 // importLayout is ImportOCILayout; namesFor, if set, gives ref names to
 // entries that have none in index.json. The import is recorded in res; see
 // importEntries for fresh.
-func (r *Repository) importLayout(ctx context.Context, op string, src fs.FS, opts ImportOptions,
-	namesFor func(*Manifest) []string, res *ImportResult, fresh map[digest.Digest]bool) (*ImportResult, error) {
-	w, err := r.s.writer(op, r.name, "")
+func importLayout(ctx context.Context, r *regstore.Repository, op string, src fs.FS, opts ImportOptions,
+	namesFor func(*regstore.Manifest) []string, res *ImportResult, fresh map[digest.Digest]bool) (*ImportResult, error) {
+	w, err := writer(r.Store(), op)
 	if err != nil {
 		return nil, err
 	}
 	fail := func(ref, p string, err error) (*ImportResult, error) {
-		return nil, wrapErr(op, r.name, ref, p, err)
+		return nil, wrapErr(op, r.Name(), ref, p, err)
 	}
 	if err := checkLayoutVersion(src); err != nil {
 		return fail("", "oci-layout", err)
 	}
-	raw, err := readSmallFile(src, "index.json", MaxManifestSize)
+	raw, err := readSmallFile(src, "index.json", regstore.MaxManifestSize)
 	if err != nil {
 		return fail("", "index.json", err)
 	}
@@ -174,7 +175,7 @@ func (r *Repository) importLayout(ctx context.Context, op string, src fs.FS, opt
 	ls := layoutSource{fs: src, path: ociBlobPath}
 	var entries []*importEntry
 	for _, e := range idx.Manifests {
-		if err := ValidateDigest(e.Digest); err != nil {
+		if err := regstore.ValidateDigest(e.Digest); err != nil {
 			return fail(string(e.Digest), "index.json", fmt.Errorf("%w: index.json entry: %w", ErrInvalidSource, err))
 		}
 		entry := &importEntry{desc: e}
@@ -189,20 +190,20 @@ func (r *Repository) importLayout(ctx context.Context, op string, src fs.FS, opt
 		}
 		entries = append(entries, entry)
 	}
-	return r.importEntries(ctx, op, w, ls, entries, opts, res, fresh)
+	return importEntries(ctx, r, op, w, ls, entries, opts, res, fresh)
 }
 
 // importEntry is one top-level manifest of an import source. Its manifest
 // is read only when it is needed: an entry that is skipped need not even
 // be readable.
 type importEntry struct {
-	desc     v1.Descriptor // Digest validated
-	manifest *Manifest     // nil until read
-	names    []string      // ref names
+	desc     v1.Descriptor      // Digest validated
+	manifest *regstore.Manifest // nil until read
+	names    []string           // ref names
 }
 
 // get returns the entry's manifest, reading it from src the first time.
-func (e *importEntry) get(src source) (*Manifest, error) {
+func (e *importEntry) get(src source) (*regstore.Manifest, error) {
 	if e.manifest == nil {
 		m, err := src.manifest(e.desc)
 		if err != nil {
@@ -216,7 +217,7 @@ func (e *importEntry) get(src source) (*Manifest, error) {
 // importEntries selects entries by opts.Tags, then transfers them,
 // recording what it did in res. Blobs in fresh were stored by this import
 // already, and counted as copied: finding them is not counted again.
-func (r *Repository) importEntries(ctx context.Context, op string, w WriteFS, src source, entries []*importEntry,
+func importEntries(ctx context.Context, r *regstore.Repository, op string, w regstore.WriteFS, src source, entries []*importEntry,
 	opts ImportOptions, res *ImportResult, fresh map[digest.Digest]bool) (*ImportResult, error) {
 	g := newGraph()
 	owner := map[string]importedTagSource{}
@@ -225,9 +226,9 @@ func (r *Repository) importEntries(ctx context.Context, op string, w WriteFS, sr
 	selected := map[digest.Digest]bool{}
 	for _, e := range entries {
 		d := e.desc.Digest
-		chosen, err := r.chooseTags(e, opts.Tags)
+		chosen, err := chooseTags(r, e, opts.Tags)
 		if err != nil {
-			return nil, wrapErr(op, r.name, d.String(), "", err)
+			return nil, wrapErr(op, r.Name(), d.String(), "", err)
 		}
 		for _, n := range e.names {
 			if !slices.ContainsFunc(chosen, func(c ImportedTag) bool { return c.RefName == n }) {
@@ -244,7 +245,7 @@ func (r *Repository) importEntries(ctx context.Context, op string, w WriteFS, sr
 		}
 		for _, c := range chosen {
 			if prev, ok := owner[c.Tag]; ok && prev.digest != d {
-				return nil, wrapErr(op, r.name, c.Tag, "", fmt.Errorf("%w: tag %q is given to %s (%q) and to %s (%q)",
+				return nil, wrapErr(op, r.Name(), c.Tag, "", fmt.Errorf("%w: tag %q is given to %s (%q) and to %s (%q)",
 					ErrInvalidSource, c.Tag, prev.digest, prev.refName, d, c.RefName))
 			}
 			if _, ok := owner[c.Tag]; !ok {
@@ -253,8 +254,8 @@ func (r *Repository) importEntries(ctx context.Context, op string, w WriteFS, sr
 				res.Tags = append(res.Tags, c)
 			}
 		}
-		if err := r.selectEntry(g, src, e, selected, res); err != nil {
-			return nil, wrapErr(op, r.name, d.String(), "", err)
+		if err := selectEntry(r, g, src, e, selected, res); err != nil {
+			return nil, wrapErr(op, r.Name(), d.String(), "", err)
 		}
 	}
 	// Untagged referrers of what is imported, until none is left.
@@ -266,11 +267,11 @@ func (r *Repository) importEntries(ctx context.Context, op string, w WriteFS, sr
 			}
 			m, err := e.get(src)
 			if err != nil {
-				return nil, wrapErr(op, r.name, e.desc.Digest.String(), "", err)
+				return nil, wrapErr(op, r.Name(), e.desc.Digest.String(), "", err)
 			}
 			if s, ok := m.Subject(); ok && g.manifests[s.Digest] != nil {
-				if err := r.selectEntry(g, src, e, selected, res); err != nil {
-					return nil, wrapErr(op, r.name, e.desc.Digest.String(), "", err)
+				if err := selectEntry(r, g, src, e, selected, res); err != nil {
+					return nil, wrapErr(op, r.Name(), e.desc.Digest.String(), "", err)
 				}
 				changed = true
 			}
@@ -283,7 +284,7 @@ func (r *Repository) importEntries(ctx context.Context, op string, w WriteFS, sr
 		t.linker = newHardLinker(src.fsys(), w)
 	}
 	if err := t.run(ctx, g, tags); err != nil {
-		return nil, wrapErr(op, r.name, "", "", err)
+		return nil, wrapErr(op, r.Name(), "", "", err)
 	}
 	return res, nil
 }
@@ -294,7 +295,7 @@ type importedTagSource struct {
 }
 
 // selectEntry adds an entry to the graph as a root.
-func (r *Repository) selectEntry(g *graph, src source, e *importEntry, selected map[digest.Digest]bool, res *ImportResult) error {
+func selectEntry(r *regstore.Repository, g *graph, src source, e *importEntry, selected map[digest.Digest]bool, res *ImportResult) error {
 	d := e.desc.Digest
 	if selected[d] {
 		return nil
@@ -323,10 +324,10 @@ func (r *Repository) selectEntry(g *graph, src source, e *importEntry, selected 
 }
 
 // chooseTags maps an entry's ref names (or digest) to tags.
-func (r *Repository) chooseTags(e *importEntry, mapping map[string]string) ([]ImportedTag, error) {
+func chooseTags(r *regstore.Repository, e *importEntry, mapping map[string]string) ([]ImportedTag, error) {
 	var out []ImportedTag
 	add := func(tag, refName string) error {
-		if err := ValidateTag(tag); err != nil {
+		if err := regstore.ValidateTag(tag); err != nil {
 			return fmt.Errorf("tag for %q: %w", refName, err)
 		}
 		out = append(out, ImportedTag{Tag: tag, Digest: e.desc.Digest, RefName: refName})
@@ -334,7 +335,7 @@ func (r *Repository) chooseTags(e *importEntry, mapping map[string]string) ([]Im
 	}
 	if mapping == nil {
 		for _, n := range e.names {
-			if tag, ok := defaultTag(r.name, n); ok {
+			if tag, ok := defaultTag(r.Name(), n); ok {
 				if err := add(tag, n); err != nil {
 					return nil, err
 				}
@@ -360,7 +361,7 @@ func (r *Repository) chooseTags(e *importEntry, mapping map[string]string) ([]Im
 // defaultTag is the tag a ref name gives in repository repo, by the rule
 // of [ImportOptions].Tags.
 func defaultTag(repo, name string) (string, bool) {
-	if ValidateTag(name) == nil {
+	if regstore.ValidateTag(name) == nil {
 		return name, true
 	}
 	if i := strings.IndexByte(name, '@'); i >= 0 {
@@ -371,7 +372,7 @@ func defaultTag(repo, name string) (string, bool) {
 		return "", false // no tag
 	}
 	tag, p := name[colon+1:], name[:colon]
-	if ValidateTag(tag) != nil {
+	if regstore.ValidateTag(tag) != nil {
 		return "", false
 	}
 	domain := ""
@@ -434,10 +435,10 @@ func readSmallFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
 // wrapErr gives err the operation's context, unless it is an *Error
 // already.
 func wrapErr(op, repo, ref, p string, err error) error {
-	if _, ok := err.(*Error); ok {
+	if _, ok := err.(*regstore.Error); ok {
 		return err
 	}
-	return &Error{Op: op, Repository: repo, Reference: ref, Path: p, Err: err}
+	return &regstore.Error{Op: op, Repository: repo, Reference: ref, Path: p, Err: err}
 }
 
 // ociBlobPath is where an OCI image layout keeps blob d.
@@ -456,8 +457,8 @@ type layoutSource struct {
 
 func (s layoutSource) fsys() fs.FS { return s.fs }
 
-func (s layoutSource) manifest(desc v1.Descriptor) (*Manifest, error) {
-	if err := ValidateDigest(desc.Digest); err != nil {
+func (s layoutSource) manifest(desc v1.Descriptor) (*regstore.Manifest, error) {
+	if err := regstore.ValidateDigest(desc.Digest); err != nil {
 		return nil, err
 	}
 	p := s.path(desc.Digest)
@@ -469,13 +470,13 @@ func (s layoutSource) manifest(desc v1.Descriptor) (*Manifest, error) {
 
 // readManifestFile reads the manifest desc describes from name and checks
 // its size, digest and media type.
-func readManifestFile(fsys fs.FS, name string, desc v1.Descriptor) (*Manifest, error) {
+func readManifestFile(fsys fs.FS, name string, desc v1.Descriptor) (*regstore.Manifest, error) {
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
+	raw, err := io.ReadAll(io.LimitReader(f, regstore.MaxManifestSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
@@ -484,31 +485,31 @@ func readManifestFile(fsys fs.FS, name string, desc v1.Descriptor) (*Manifest, e
 
 // checkManifestBytes checks raw against the descriptor that names it and
 // parses it.
-func checkManifestBytes(raw []byte, desc v1.Descriptor) (*Manifest, error) {
-	if len(raw) > MaxManifestSize {
-		return nil, fmt.Errorf("manifest %s: %w: more than %d bytes", desc.Digest, ErrManifestTooLarge, MaxManifestSize)
+func checkManifestBytes(raw []byte, desc v1.Descriptor) (*regstore.Manifest, error) {
+	if len(raw) > regstore.MaxManifestSize {
+		return nil, fmt.Errorf("manifest %s: %w: more than %d bytes", desc.Digest, regstore.ErrManifestTooLarge, regstore.MaxManifestSize)
 	}
 	if desc.Size > 0 && int64(len(raw)) != desc.Size {
-		return nil, fmt.Errorf("manifest %s: %w: %d bytes, descriptor says %d", desc.Digest, ErrSizeMismatch, len(raw), desc.Size)
+		return nil, fmt.Errorf("manifest %s: %w: %d bytes, descriptor says %d", desc.Digest, regstore.ErrSizeMismatch, len(raw), desc.Size)
 	}
 	if got := desc.Digest.Algorithm().FromBytes(raw); got != desc.Digest {
-		return nil, fmt.Errorf("manifest %s: %w: content hashes to %s", desc.Digest, ErrDigestMismatch, got)
+		return nil, fmt.Errorf("manifest %s: %w: content hashes to %s", desc.Digest, regstore.ErrDigestMismatch, got)
 	}
-	m, err := ParseManifest(raw)
+	m, err := regstore.ParseManifest(raw)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
 	switch desc.MediaType {
-	case MediaTypeDockerManifest, MediaTypeDockerManifestList, MediaTypeOCIManifest, MediaTypeOCIIndex:
+	case regstore.MediaTypeDockerManifest, regstore.MediaTypeDockerManifestList, regstore.MediaTypeOCIManifest, regstore.MediaTypeOCIIndex:
 		if desc.MediaType != m.MediaType() {
-			return nil, fmt.Errorf("manifest %s: %w: descriptor says %q, content reads as %q", desc.Digest, ErrManifestInvalid, desc.MediaType, m.MediaType())
+			return nil, fmt.Errorf("manifest %s: %w: descriptor says %q, content reads as %q", desc.Digest, regstore.ErrManifestInvalid, desc.MediaType, m.MediaType())
 		}
 	}
 	return m, nil
 }
 
 func (s layoutSource) blob(desc v1.Descriptor) (blobRef, error) {
-	if err := ValidateDigest(desc.Digest); err != nil {
+	if err := regstore.ValidateDigest(desc.Digest); err != nil {
 		return blobRef{}, err
 	}
 	p := s.path(desc.Digest)
@@ -520,12 +521,12 @@ func (s layoutSource) blob(desc v1.Descriptor) (blobRef, error) {
 		return blobRef{}, fmt.Errorf("%s is not a regular file: %w", p, fs.ErrNotExist)
 	}
 	if fi.Size() != desc.Size {
-		return blobRef{}, fmt.Errorf("%w: %s has %d bytes, descriptor says %d", ErrSizeMismatch, p, fi.Size(), desc.Size)
+		return blobRef{}, fmt.Errorf("%w: %s has %d bytes, descriptor says %d", regstore.ErrSizeMismatch, p, fi.Size(), desc.Size)
 	}
 	return blobRef{digest: desc.Digest, size: desc.Size, path: p}, nil
 }
 
-// ExportOptions configures [Repository.ExportOCILayout].
+// ExportOptions configures [ExportOCILayout].
 type ExportOptions struct {
 	// Tags are the tags to export; nil means every tag of the repository
 	// (tags whose manifest is gone are left out).
@@ -534,8 +535,8 @@ type ExportOptions struct {
 	// index.json entries without a ref name.
 	Untagged bool
 	// HardLink, TrustDigests, Workers and Progress are as in
-	// [ImportOptions]; hard links need the store on a [*Dir] and dst a
-	// [*Dir] on the same filesystem (or the same [LinkFS] backend).
+	// [ImportOptions]; hard links need the store on a [*regstore.Dir] and dst a
+	// [*regstore.Dir] on the same filesystem (or the same [regstore.LinkFS] backend).
 	HardLink     bool
 	TrustDigests bool
 	Workers      int
@@ -558,10 +559,10 @@ type ExportOptions struct {
 // atomically, and index.json last, so a reader never sees an entry whose
 // content is missing. Layers with URLs whose data the store does not hold
 // are left out, as foreign layers are.
-func (r *Repository) ExportOCILayout(ctx context.Context, dst WriteFS, opts ExportOptions) (CopyStats, error) {
+func ExportOCILayout(ctx context.Context, r *regstore.Repository, dst regstore.WriteFS, opts ExportOptions) (CopyStats, error) {
 	const op = "export oci layout"
 	var stats CopyStats
-	fail := func(ref, p string, err error) (CopyStats, error) { return stats, wrapErr(op, r.name, ref, p, err) }
+	fail := func(ref, p string, err error) (CopyStats, error) { return stats, wrapErr(op, r.Name(), ref, p, err) }
 	var tags []tagAssignment
 	if opts.Tags == nil {
 		for t, err := range r.Tags() {
@@ -569,9 +570,9 @@ func (r *Repository) ExportOCILayout(ctx context.Context, dst WriteFS, opts Expo
 				return fail("", "", err)
 			}
 			if m, err := t.Resolve(); err == nil {
-				tags = append(tags, tagAssignment{t.name, m.Digest()})
+				tags = append(tags, tagAssignment{t.Name(), m.Digest()})
 			} else if !errors.Is(err, fs.ErrNotExist) {
-				return fail(t.name, "", err)
+				return fail(t.Name(), "", err)
 			}
 		}
 	} else {
@@ -610,14 +611,14 @@ func (r *Repository) ExportOCILayout(ctx context.Context, dst WriteFS, opts Expo
 	order := g.order()
 	blobs := slices.Clone(g.blobs)
 	for _, m := range order {
-		blobs = append(blobs, blobRef{digest: m.Digest(), size: m.Size(), path: r.s.layout.BlobData(m.Digest())})
+		blobs = append(blobs, blobRef{digest: m.Digest(), size: m.Size(), path: r.Store().Layout().BlobData(m.Digest())})
 	}
 	opts.Workers = defaultWorkers(opts.Workers, opts.HardLink)
 	prog := &progress{stats: &stats, fn: opts.Progress}
 	t := &transfer{op: op, w: dst, src: src, target: layoutTarget{dst}, workers: opts.Workers,
 		trust: opts.TrustDigests, prog: prog}
 	if opts.HardLink {
-		t.linker = newHardLinker(r.s.fsys, dst)
+		t.linker = newHardLinker(r.Store().FS(), dst)
 	}
 	if err := t.blobs(ctx, blobs); err != nil {
 		return fail("", "", err)
@@ -653,7 +654,7 @@ func (r *Repository) ExportOCILayout(ctx context.Context, dst WriteFS, opts Expo
 }
 
 // ensureLayoutVersion writes oci-layout, or checks the one there.
-func ensureLayoutVersion(w WriteFS) error {
+func ensureLayoutVersion(w regstore.WriteFS) error {
 	err := checkLayoutVersion(w)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -662,16 +663,16 @@ func ensureLayoutVersion(w WriteFS) error {
 	if err != nil {
 		return err
 	}
-	return copyToFile(w, v1.ImageLayoutFile, bytes.NewReader(raw))
+	return regstore.WriteFile(w, v1.ImageLayoutFile, bytes.NewReader(raw))
 }
 
 // mergeIndex writes index.json with the entries of the one there, less
 // those add replaces (same ref name, or the same digest without one), then
 // add.
-func mergeIndex(w WriteFS, add []v1.Descriptor) error {
+func mergeIndex(w regstore.WriteFS, add []v1.Descriptor) error {
 	idx := v1.Index{MediaType: v1.MediaTypeImageIndex}
 	idx.SchemaVersion = 2
-	raw, err := readSmallFile(w, "index.json", MaxManifestSize)
+	raw, err := readSmallFile(w, "index.json", regstore.MaxManifestSize)
 	switch {
 	case err == nil:
 		var old v1.Index
@@ -706,11 +707,11 @@ func mergeIndex(w WriteFS, add []v1.Descriptor) error {
 	if err != nil {
 		return err
 	}
-	return copyToFile(w, "index.json", bytes.NewReader(out))
+	return regstore.WriteFile(w, "index.json", bytes.NewReader(out))
 }
 
 // layoutTarget writes blobs into an OCI image layout.
-type layoutTarget struct{ w WriteFS }
+type layoutTarget struct{ w regstore.WriteFS }
 
 func (t layoutTarget) has(ref blobRef) (bool, error) {
 	fi, err := fs.Stat(t.w, ociBlobPath(ref.digest))
@@ -728,7 +729,7 @@ func (t layoutTarget) has(ref blobRef) (bool, error) {
 func (t layoutTarget) put(r io.Reader, ref blobRef) error {
 	p := ociBlobPath(ref.digest)
 	if err := writeVerified(t.w, p, r, ref.digest, ref.size); err != nil {
-		return &Error{Op: "export oci layout", Reference: ref.digest.String(), Path: p, Err: err}
+		return &regstore.Error{Op: "export oci layout", Reference: ref.digest.String(), Path: p, Err: err}
 	}
 	return nil
 }

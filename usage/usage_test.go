@@ -1,4 +1,4 @@
-package regstore_test
+package usage_test
 
 import (
 	"bytes"
@@ -10,7 +10,9 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/regstoretest"
+	"github.com/regstore/regstore/usage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -70,19 +72,19 @@ func mc(m *regstore.Manifest) int64 {
 	return m.Size() + c.Size
 }
 
-func space(ref, unique, freed int64) regstore.SpaceUsage {
-	return regstore.SpaceUsage{ReferencedBytes: ref, UniqueBytes: unique, SharedBytes: ref - unique, FreedBytes: freed}
+func space(ref, unique, freed int64) usage.Space {
+	return usage.Space{ReferencedBytes: ref, UniqueBytes: unique, SharedBytes: ref - unique, FreedBytes: freed}
 }
 
 func TestUsage(t *testing.T) {
 	for _, bk := range kitBackends {
 		t.Run(bk.name, func(t *testing.T) {
 			u := buildUsageTree(t, bk.load)
-			got, err := u.s.Usage(context.Background())
+			got, err := usage.Measure(context.Background(), u.s)
 			require.NoError(t, err)
 
 			m1, m2, mo, mb, mi, mch := mc(u.img1), mc(u.img2), mc(u.old), mc(u.imgB), u.ix.Size(), mc(u.child)
-			want := &regstore.Usage{
+			want := &usage.Report{
 				Blobs: 19, // 11 manifests and configs, 6 layers, loose, orphan
 				TotalBytes: m1 + m2 + mo + mb + mi + mch +
 					1000 + 100 + 200 + 400 + 20 + 3000 + 7 + 5,
@@ -93,29 +95,29 @@ func TestUsage(t *testing.T) {
 				OrphanedBytes:   7 + 5,
 				LinkedOnlyBytes: 7,
 				UploadBytes:     24,
-				Repositories: []regstore.RepositoryUsage{
+				Repositories: []usage.Repository{
 					{
 						Name: "a",
 						// base is shared with b; everything else is a's alone.
-						SpaceUsage:  space(m1+m2+mo+1000+100+200+400, m1+m2+mo+100+200+400, m1+m2+mo+100+200+400),
+						Space:       space(m1+m2+mo+1000+100+200+400, m1+m2+mo+100+200+400, m1+m2+mo+100+200+400),
 						UploadBytes: 24,
-						Tags: []regstore.TagUsage{
+						Tags: []usage.Tag{
 							// latest and v2 share img2 entirely: neither frees anything.
-							{Name: "latest", Digest: u.img2.Digest(), SpaceUsage: space(m2+1000+200, 0, 0)},
+							{Name: "latest", Digest: u.img2.Digest(), Space: space(m2+1000+200, 0, 0)},
 							// a1 is v1's alone among tags, but the untagged
 							// old image uses it too: it is unique, not freed.
-							{Name: "v1", Digest: u.img1.Digest(), SpaceUsage: space(m1+1000+100, m1+100, m1)},
-							{Name: "v2", Digest: u.img2.Digest(), SpaceUsage: space(m2+1000+200, 0, 0)},
+							{Name: "v1", Digest: u.img1.Digest(), Space: space(m1+1000+100, m1+100, m1)},
+							{Name: "v2", Digest: u.img2.Digest(), Space: space(m2+1000+200, 0, 0)},
 						},
 					},
 					{
 						Name: "b",
 						// The loose blob is linked only: not referenced.
-						SpaceUsage: space(mb+mi+mch+1000+20+3000, mb+mi+mch+20+3000, mb+mi+mch+20+3000),
-						Tags: []regstore.TagUsage{
-							{Name: "latest", Digest: u.imgB.Digest(), SpaceUsage: space(mb+1000+20, mb+20, mb+20)},
+						Space: space(mb+mi+mch+1000+20+3000, mb+mi+mch+20+3000, mb+mi+mch+20+3000),
+						Tags: []usage.Tag{
+							{Name: "latest", Digest: u.imgB.Digest(), Space: space(mb+1000+20, mb+20, mb+20)},
 							// The index's child and its blobs belong to the tag.
-							{Name: "multi", Digest: u.ix.Digest(), SpaceUsage: space(mi+mch+3000, mi+mch+3000, mi+mch+3000)},
+							{Name: "multi", Digest: u.ix.Digest(), Space: space(mi+mch+3000, mi+mch+3000, mi+mch+3000)},
 						},
 					},
 				},
@@ -126,10 +128,10 @@ func TestUsage(t *testing.T) {
 			// Deleting repository a and collecting garbage frees what Usage
 			// says.
 			require.NoError(t, u.s.DeleteRepository("a"), "DeleteRepository(a)")
-			plan, err := u.s.PlanGC(context.Background(), regstore.GCOptions{Grace: -1})
+			plan, err := gc.Mark(context.Background(), u.s, gc.Options{Grace: -1})
 			require.NoError(t, err)
 			assert.Equal(t, want.Repositories[0].FreedBytes+want.OrphanedBytes, plan.Bytes,
-				"PlanGC after deleting a: a's freed bytes, plus the orphans")
+				"gc.Mark after deleting a: a's freed bytes, plus the orphans")
 		})
 	}
 }
@@ -151,7 +153,7 @@ func TestUsageTagFreedMatchesGC(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(bk.name+"/"+tc.repo+":"+tc.tag, func(t *testing.T) {
 				u := buildUsageTree(t, bk.load)
-				got, err := u.s.Usage(ctx)
+				got, err := usage.Measure(ctx, u.s)
 				require.NoError(t, err)
 				var freed int64 = -1
 				for _, ru := range got.Repositories {
@@ -166,9 +168,9 @@ func TestUsageTagFreedMatchesGC(t *testing.T) {
 				for _, m := range tc.manifests(u) {
 					require.NoError(t, r.DeleteManifest(m.Digest()), "DeleteManifest(%s)", m.Digest())
 				}
-				plan, err := u.s.PlanGC(ctx, regstore.GCOptions{Grace: -1})
+				plan, err := gc.Mark(ctx, u.s, gc.Options{Grace: -1})
 				require.NoError(t, err)
-				assert.Equal(t, freed+got.OrphanedBytes, plan.Bytes, "PlanGC bytes after deleting %s:%s", tc.repo, tc.tag)
+				assert.Equal(t, freed+got.OrphanedBytes, plan.Bytes, "gc.Mark bytes after deleting %s:%s", tc.repo, tc.tag)
 			})
 		}
 	}
@@ -176,7 +178,7 @@ func TestUsageTagFreedMatchesGC(t *testing.T) {
 
 func TestUsageJSON(t *testing.T) {
 	u := buildUsageTree(t, kitBackends[0].load)
-	got, err := u.s.Usage(context.Background())
+	got, err := usage.Measure(context.Background(), u.s)
 	require.NoError(t, err)
 	b, err := json.Marshal(got)
 	require.NoError(t, err)
@@ -189,7 +191,7 @@ func TestUsageJSON(t *testing.T) {
 	for _, key := range []string{"name", "referencedBytes", "uniqueBytes", "sharedBytes", "freedBytes", "uploadBytes", "tags"} {
 		assert.Contains(t, repo, key, "repository keys (SpaceUsage is inlined)")
 	}
-	var back regstore.Usage
+	var back usage.Report
 	require.NoError(t, json.Unmarshal(b, &back))
 	assert.Equal(t, got, &back, "JSON round trip")
 }
@@ -198,13 +200,13 @@ func TestUsageJSON(t *testing.T) {
 func TestUsageEmptyStore(t *testing.T) {
 	s, err := regstore.Open(regstore.NewMemFS())
 	require.NoError(t, err)
-	got, err := s.Usage(context.Background())
+	got, err := usage.Measure(context.Background(), s)
 	require.NoError(t, err)
-	assert.Equal(t, &regstore.Usage{Repositories: []regstore.RepositoryUsage{}}, got)
+	assert.Equal(t, &usage.Report{Repositories: []usage.Repository{}}, got)
 }
 
 // ExampleStore_Usage shows what two tags of one repository share.
-func ExampleStore_Usage() {
+func ExampleMeasure() {
 	s, _ := regstore.Open(regstore.NewMemFS())
 	r, _ := s.Repository("app")
 	base := sizedLayer('B', 1000)
@@ -215,7 +217,7 @@ func ExampleStore_Usage() {
 			return
 		}
 	}
-	u, err := s.Usage(context.Background())
+	u, err := usage.Measure(context.Background(), s)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -1,12 +1,13 @@
-package regstore
+package usage
 
 import (
 	"context"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/regstore/regstore"
 )
 
-// Usage is the space accounting of a store, from [Store.Usage]. Sizes are
+// Report is the space accounting of a store, from [Measure]. Sizes are
 // those of blob data files (manifests, configs, layers), each counted once
 // however many repositories, tags or links name it; link files, directories
 // and the quarantine area are not counted.
@@ -17,7 +18,7 @@ import (
 // a manifest of the same repository, what that child references. A
 // referrer's subject is not referenced by the referrer. A _layers link
 // alone references nothing.
-type Usage struct {
+type Report struct {
 	// Blobs is the number of blob data files, and TotalBytes their size.
 	Blobs      int   `json:"blobs"`
 	TotalBytes int64 `json:"totalBytes"`
@@ -26,7 +27,7 @@ type Usage struct {
 	TaggedBytes int64 `json:"taggedBytes"`
 	// UntaggedBytes is referenced only by manifests no tag reaches: what
 	// garbage collection with --delete-untagged removes (less the
-	// referrers that [Store.PlanGC] keeps for their subjects).
+	// referrers that the gc package keeps for their subjects).
 	UntaggedBytes int64 `json:"untaggedBytes"`
 	// OrphanedBytes is referenced by no manifest: what garbage collection
 	// removes in any mode. TotalBytes = TaggedBytes + UntaggedBytes +
@@ -39,13 +40,13 @@ type Usage struct {
 	// UploadBytes is the partial data of unfinished uploads, all
 	// repositories.
 	UploadBytes int64 `json:"uploadBytes"`
-	// Repositories are in the order of [Store.Repositories].
-	Repositories []RepositoryUsage `json:"repositories"`
+	// Repositories are in the order of [regstore.Store.Repositories].
+	Repositories []Repository `json:"repositories"`
 }
 
-// SpaceUsage is what a repository or a tag takes. ReferencedBytes =
+// Space is what a repository or a tag takes. ReferencedBytes =
 // UniqueBytes + SharedBytes.
-type SpaceUsage struct {
+type Space struct {
 	// ReferencedBytes is the size of every blob it references.
 	ReferencedBytes int64 `json:"referencedBytes"`
 	// UniqueBytes is the part referenced by nothing else: for a
@@ -63,31 +64,31 @@ type SpaceUsage struct {
 	FreedBytes int64 `json:"freedBytes"`
 }
 
-// RepositoryUsage is the space accounting of one repository.
-type RepositoryUsage struct {
+// Repository is the space accounting of one repository.
+type Repository struct {
 	Name string `json:"name"`
-	SpaceUsage
+	Space
 	// UploadBytes is the partial data of the repository's unfinished
 	// uploads.
 	UploadBytes int64 `json:"uploadBytes"`
 	// Tags are sorted by name. A tag that does not resolve to a manifest
 	// of the repository references nothing.
-	Tags []TagUsage `json:"tags"`
+	Tags []Tag `json:"tags"`
 }
 
-// TagUsage is the space accounting of one tag: of the manifest it points
+// Tag is the space accounting of one tag: of the manifest it points
 // at and what that references.
-type TagUsage struct {
+type Tag struct {
 	Name   string        `json:"name"`
 	Digest digest.Digest `json:"digest,omitempty"`
-	SpaceUsage
+	Space
 }
 
-// usageRepo is what Usage learns about one repository.
+// usageRepo is what Report learns about one repository.
 type usageRepo struct {
-	r         *Repository
+	r         *regstore.Repository
 	revisions map[digest.Digest]bool
-	tags      []TagUsage
+	tags      []Tag
 	tagSets   []map[digest.Digest]bool
 	all       map[digest.Digest]bool // referenced by any revision
 	tagged    map[digest.Digest]bool // referenced from any tag
@@ -95,34 +96,34 @@ type usageRepo struct {
 	uploads   int64
 }
 
-// Usage accounts for the space the store takes: per repository and per
+// Measure accounts for the space the store takes: per repository and per
 // tag, the bytes referenced, unique and shared, and what deleting each
 // would free; and for the whole store, the bytes reachable from tags, only
-// from untagged manifests, and from nothing (see [Usage]).
+// from untagged manifests, and from nothing (see [Report]).
 //
-// It reads the tree through the store's iterators ([Store.Repositories],
-// [Repository.Manifests], [Repository.Tags], [Repository.Layers],
-// [Repository.Uploads], [Store.Blobs]) and parses every manifest once. A
+// It reads the tree through the store's iterators ([regstore.Store.Repositories],
+// [regstore.Repository.Manifests], [regstore.Repository.Tags], [regstore.Repository.Layers],
+// [regstore.Repository.Uploads], [regstore.Store.Blobs]) and parses every manifest once. A
 // manifest that cannot be read counts only its own data; a tag whose
 // current link cannot be read references nothing. A corrupt revision or
 // _layers link ends the accounting with an error, as it ends those
-// iterators; [Store.Check] finds it.
-func (s *Store) Usage(ctx context.Context) (*Usage, error) {
-	u := &Usage{Repositories: []RepositoryUsage{}}
+// iterators; the check package finds it.
+func Measure(ctx context.Context, s *regstore.Store) (*Report, error) {
+	u := &Report{Repositories: []Repository{}}
 	sizes := map[digest.Digest]int64{}
-	for b, err := range s.blobFiles() {
+	for b, err := range s.BlobFiles() {
 		if err != nil {
 			return nil, err
 		}
-		sizes[b.d] = b.info.Size()
+		sizes[b.Digest] = b.Info.Size()
 		u.Blobs++
-		u.TotalBytes += b.info.Size()
+		u.TotalBytes += b.Info.Size()
 	}
-	manifests := map[digest.Digest]*Manifest{} // nil: unreadable
-	manifest := func(r *Repository, d digest.Digest) *Manifest {
+	manifests := map[digest.Digest]*regstore.Manifest{} // nil: unreadable
+	manifest := func(r *regstore.Repository, d digest.Digest) *regstore.Manifest {
 		m, ok := manifests[d]
 		if !ok {
-			m, _ = r.readManifestData(d)
+			m, _ = r.Store().Manifest(d)
 			manifests[d] = m
 		}
 		return m
@@ -137,7 +138,7 @@ func (s *Store) Usage(ctx context.Context) (*Usage, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		ur, err := s.usageRepository(r, sizes, manifest, linked)
+		ur, err := usageRepository(s, r, sizes, manifest, linked)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +172,7 @@ func (s *Store) Usage(ctx context.Context) (*Usage, error) {
 	}
 
 	for _, ur := range repos {
-		ru := RepositoryUsage{Name: ur.r.name, UploadBytes: ur.uploads, Tags: ur.tags}
+		ru := Repository{Name: ur.r.Name(), UploadBytes: ur.uploads, Tags: ur.tags}
 		u.UploadBytes += ur.uploads
 		for d := range ur.all {
 			ru.ReferencedBytes += sizes[d]
@@ -209,8 +210,8 @@ func (s *Store) Usage(ctx context.Context) (*Usage, error) {
 // usageRepository reads one repository: its revisions, what each tag
 // references, and its uploads; it adds the blobs its _layers links name to
 // linked.
-func (s *Store) usageRepository(r *Repository, sizes map[digest.Digest]int64,
-	manifest func(*Repository, digest.Digest) *Manifest, linked map[digest.Digest]bool) (*usageRepo, error) {
+func usageRepository(s *regstore.Store, r *regstore.Repository, sizes map[digest.Digest]int64,
+	manifest func(*regstore.Repository, digest.Digest) *regstore.Manifest, linked map[digest.Digest]bool) (*usageRepo, error) {
 	ur := &usageRepo{r: r, revisions: map[digest.Digest]bool{}, all: map[digest.Digest]bool{},
 		tagged: map[digest.Digest]bool{}, untagged: map[digest.Digest]bool{}}
 	for d, err := range r.Manifests() {
@@ -225,7 +226,7 @@ func (s *Store) usageRepository(r *Repository, sizes map[digest.Digest]int64,
 		if _, ok := sizes[d]; ok {
 			return d, true
 		}
-		if ValidateDigest(d) != nil || d.Algorithm() == digest.Canonical {
+		if regstore.ValidateDigest(d) != nil || d.Algorithm() == digest.Canonical {
 			return "", false
 		}
 		b, err := r.Blob(d)
@@ -269,7 +270,7 @@ func (s *Store) usageRepository(r *Repository, sizes map[digest.Digest]int64,
 		if err != nil {
 			return nil, err
 		}
-		tu := TagUsage{Name: t.name}
+		tu := Tag{Name: t.Name()}
 		set := map[digest.Digest]bool{}
 		if d, err := t.Digest(); err == nil {
 			tu.Digest = d

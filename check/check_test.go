@@ -1,19 +1,20 @@
-package regstore_test
+package check_test
 
 import (
 	"context"
 	"testing"
 
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
 	"github.com/regstore/regstore/internal/backendtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-func checkKinds(t *testing.T, s *regstore.Store, opts regstore.CheckOptions) map[regstore.ProblemKind]int {
+func checkKinds(t *testing.T, s *regstore.Store, opts check.Options) map[check.ProblemKind]int {
 	t.Helper()
-	kinds := map[regstore.ProblemKind]int{}
-	for p, err := range s.Check(context.Background(), opts) {
+	kinds := map[check.ProblemKind]int{}
+	for p, err := range check.Problems(context.Background(), s, opts) {
 		require.NoError(t, err)
 		t.Log(p.Kind, p.Message)
 		kinds[p.Kind]++
@@ -23,7 +24,7 @@ func checkKinds(t *testing.T, s *regstore.Store, opts regstore.CheckOptions) map
 
 func TestCheckCleanAndBroken(t *testing.T) {
 	g := buildGCTree(t)
-	kinds := checkKinds(t, g.s, regstore.CheckOptions{})
+	kinds := checkKinds(t, g.s, check.Options{})
 	assert.Empty(t, kinds, "Check on a clean tree")
 
 	w := g.s.FS().(regstore.WriteFS)
@@ -31,10 +32,10 @@ func TestCheckCleanAndBroken(t *testing.T) {
 	backendtest.Put(t, w, l.TagCurrent("a", "latest"), g.tagged.Digest().String()+"\n")
 	backendtest.Put(t, w, l.BlobData(layerOf(t, g.tagged)), "corrupted")
 	backendtest.Put(t, w, l.Root()+"/stray", "x")
-	kinds = checkKinds(t, g.s, regstore.CheckOptions{})
-	assert.Equal(t, 1, kinds[regstore.LinkTrailingBytes])
-	assert.Equal(t, 1, kinds[regstore.BlobCorrupt])
-	assert.Equal(t, 1, kinds[regstore.UnknownFileInTree])
-	kinds = checkKinds(t, g.s, regstore.CheckOptions{LinksOnly: true})
-	assert.Zero(t, kinds[regstore.BlobCorrupt], "links-only skips re-hashing")
+	kinds = checkKinds(t, g.s, check.Options{})
+	assert.Equal(t, 1, kinds[check.LinkTrailingBytes])
+	assert.Equal(t, 1, kinds[check.BlobCorrupt])
+	assert.Equal(t, 1, kinds[check.UnknownFileInTree])
+	kinds = checkKinds(t, g.s, check.Options{LinksOnly: true})
+	assert.Zero(t, kinds[check.BlobCorrupt], "links-only skips re-hashing")
 }

@@ -1,28 +1,29 @@
-package regstore
+package gc
 
 import (
 	"context"
 	"crypto/md5"
 	"errors"
-	"fmt"
 	"io/fs"
 	"maps"
-	"path"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/internal/walkdepth"
+	"github.com/regstore/regstore/internal/workers"
 )
 
 // DefaultGrace is the grace window of garbage collection when
-// [GCOptions].Grace is zero: nothing written less than an hour before the
+// [Options].Grace is zero: nothing written less than an hour before the
 // collection started is removed.
 const DefaultGrace = time.Hour
 
-// GCOptions configures [Store.PlanGC] and [Store.ApplyGC].
-type GCOptions struct {
+// Options configures [Mark] and [Sweep].
+type Options struct {
 	// DeleteUntagged also removes manifests no tag points at (directly, or
 	// through an index or manifest list that is kept), like the registry's
 	// --delete-untagged.
@@ -42,22 +43,22 @@ type GCOptions struct {
 	Workers int
 	// Progress, if set, is called as the work advances, from one goroutine
 	// at a time.
-	Progress func(GCProgress)
+	Progress func(Progress)
 	// Now, if set, replaces time.Now (for tests).
 	Now func() time.Time
 }
 
-// GCProgress reports how far a collection has come.
-type GCProgress struct {
+// Progress reports how far a collection has come.
+type Progress struct {
 	Phase        string // "mark", "sweep"
 	Repositories int    // repositories marked so far
 	Removed      int    // files or directories removed so far
 }
 
-// GCPlan is what a collection would remove. It is a plain value: it
-// serialises to JSON, and [Store.ApplyGC] re-validates every item against
+// Plan is what a collection would remove. It is a plain value: it
+// serialises to JSON, and [Sweep] re-validates every item against
 // the tree before removing it.
-type GCPlan struct {
+type Plan struct {
 	Started time.Time `json:"started"`
 	// Cutoff is Started less the grace window: nothing modified after it
 	// is removed.
@@ -75,7 +76,7 @@ type GCPlan struct {
 	Marked int `json:"marked"`
 }
 
-func (o *GCOptions) defaults() {
+func (o *Options) defaults() {
 	if o.Grace == 0 {
 		o.Grace = DefaultGrace
 	}
@@ -89,14 +90,14 @@ func (o *GCOptions) defaults() {
 
 // repoMarks is what marking one repository found.
 type repoMarks struct {
-	repo       *Repository
+	repo       *regstore.Repository
 	intern     func(digest.Digest) digest.Digest
 	marked     map[digest.Digest]bool // manifests and blobs kept from this repository
 	candidates []digest.Digest        // untagged manifests not (yet) kept
 	subjects   map[digest.Digest]digest.Digest
-	manifests  map[digest.Digest]bool      // revisions present
-	cache      map[digest.Digest]*Manifest // while marking only
-	links      []linkInfo                  // _layers links
+	manifests  map[digest.Digest]bool               // revisions present
+	cache      map[digest.Digest]*regstore.Manifest // while marking only
+	links      []linkInfo                           // _layers links
 }
 
 type linkInfo struct {
@@ -105,7 +106,7 @@ type linkInfo struct {
 	young  bool
 }
 
-// PlanGC marks what is in use and returns what a sweep would remove,
+// Mark marks what is in use and returns what a sweep would remove,
 // without changing anything: the registry's garbage-collect --dry-run, with
 // these deliberate differences: untagged manifests in a repository without a
 // tags directory lose their revision links too (the registry leaves them
@@ -118,9 +119,10 @@ type linkInfo struct {
 //
 // Marking reads manifests: a manifest that cannot be read ends the plan with
 // an error, since what it references would otherwise be lost.
-func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
+func Mark(ctx context.Context, store *regstore.Store, opts Options) (*Plan, error) {
+	s := newCollector(store)
 	opts.defaults()
-	plan := &GCPlan{Started: opts.Now(), Blobs: []digest.Digest{}, LayerLinks: map[string][]digest.Digest{}, Manifests: map[string][]digest.Digest{}}
+	plan := &Plan{Started: opts.Now(), Blobs: []digest.Digest{}, LayerLinks: map[string][]digest.Digest{}, Manifests: map[string][]digest.Digest{}}
 	plan.Cutoff = plan.Started.Add(-opts.Grace)
 	if opts.Grace < 0 {
 		plan.Cutoff = plan.Started.Add(time.Hour * 24 * 365 * 100)
@@ -131,7 +133,7 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	// instead of a stat per link. Only the blobs left unmarked are
 	// stat'ed, in the sweep.
 	var (
-		repos   []*Repository
+		repos   []*regstore.Repository
 		files   map[string]*repoFiles
 		err     error
 		blobs   map[digest.Digest]digest.Digest
@@ -140,10 +142,10 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 		wg      sync.WaitGroup
 	)
 	wg.Go(func() { blobs, listed, blobErr = s.blobDirs() })
-	if _, flat := s.fsys.(WalkFS); flat {
+	if _, flat := s.fsys.(regstore.WalkFS); flat {
 		repos, files, err = s.listRepositories()
 	} else {
-		repos, err = collectRepos(s)
+		repos, err = collectRepos(s.Store)
 	}
 	wg.Wait()
 	if err = errors.Join(err, blobErr); err != nil {
@@ -159,13 +161,13 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 		return d
 	}
 	results := make([]*repoMarks, len(repos))
-	err = parallel(ctx, opts.Workers, len(repos), func(i int) error {
-		rm, err := s.markRepository(repos[i], files[repos[i].name], plan.Cutoff, opts, exists, intern)
+	err = workers.Run(ctx, opts.Workers, len(repos), func(i int) error {
+		rm, err := s.markRepository(repos[i], files[repos[i].Name()], plan.Cutoff, opts, exists, intern)
 		results[i] = rm
 		return err
 	}, func(done int) {
 		if opts.Progress != nil {
-			opts.Progress(GCProgress{Phase: "mark", Repositories: done})
+			opts.Progress(Progress{Phase: "mark", Repositories: done})
 		}
 	})
 	if err != nil {
@@ -189,7 +191,7 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	for _, rm := range results {
 		for _, d := range rm.candidates {
 			if !marked[d] {
-				plan.Manifests[rm.repo.name] = append(plan.Manifests[rm.repo.name], d)
+				plan.Manifests[rm.repo.Name()] = append(plan.Manifests[rm.repo.Name()], d)
 			}
 		}
 		// A _layers link goes only when its blob goes. (The registry judges
@@ -200,7 +202,7 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 				if l.path == "" {
 					l.path = l.target
 				}
-				plan.LayerLinks[rm.repo.name] = append(plan.LayerLinks[rm.repo.name], l.path)
+				plan.LayerLinks[rm.repo.Name()] = append(plan.LayerLinks[rm.repo.Name()], l.path)
 			}
 		}
 	}
@@ -215,7 +217,7 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 		}
 	}
 	infos := make([]fs.FileInfo, len(unmarked))
-	err = parallel(ctx, opts.Workers, len(unmarked), func(i int) error {
+	err = workers.Run(ctx, opts.Workers, len(unmarked), func(i int) error {
 		d := unmarked[i]
 		fi, ok := listed[d]
 		var err error
@@ -223,9 +225,9 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 			fi, err = fs.Stat(s.fsys, s.layout.BlobData(d))
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			// Data an interrupted collection moved aside, which ApplyGC
+			// Data an interrupted collection moved aside, which Sweep
 			// puts back first; or an empty blob directory.
-			fi, err = fs.Stat(s.fsys, s.layout.BlobData(d)+asideSuffix)
+			fi, err = fs.Stat(s.fsys, s.layout.BlobDataAside(d))
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
@@ -247,8 +249,8 @@ func (s *Store) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	return plan, nil
 }
 
-func collectRepos(s *Store) ([]*Repository, error) {
-	var repos []*Repository
+func collectRepos(s *regstore.Store) ([]*regstore.Repository, error) {
+	var repos []*regstore.Repository
 	for r, err := range s.Repositories() {
 		if err != nil {
 			return nil, err
@@ -279,7 +281,7 @@ type linkFile struct {
 // listRepositories lists every repository's links at once, through the
 // flat listing of a WalkFS backend. It returns the repositories in catalog
 // order.
-func (s *Store) listRepositories() ([]*Repository, map[string]*repoFiles, error) {
+func (s *collector) listRepositories() ([]*regstore.Repository, map[string]*repoFiles, error) {
 	root := s.layout.Repositories()
 	files := map[string]*repoFiles{}
 	get := func(repo string) *repoFiles {
@@ -291,53 +293,51 @@ func (s *Store) listRepositories() ([]*Repository, map[string]*repoFiles, error)
 		return f
 	}
 	hasManifests := map[string]bool{}
-	err := walkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
-		rel := strings.TrimPrefix(p, s.layout.Root()+"/")
-		e := classify(rel, false)
-		c := strings.Split(rel, "/")
-		if i := slicesIndexUnderscore(c); i > 1 && c[i] == "_manifests" {
-			hasManifests[strings.Join(c[1:i], "/")] = true
+	err := regstore.WalkFiles(s.fsys, root, func(p string, fi fs.FileInfo) error {
+		e := s.layout.Classify(p, false)
+		if e.Repository != "" && strings.HasPrefix(p[len(s.layout.Repository(e.Repository)):], "/_manifests/") {
+			hasManifests[e.Repository] = true
 		}
-		if e.Repository == "" || (e.Digest == "" && e.Kind != TagCurrentLink) {
+		if e.Repository == "" || (e.Digest == "" && e.Kind != regstore.TagCurrentLink) {
 			return nil
 		}
 		l := linkFile{path: p, d: e.Digest, info: fi}
 		switch e.Kind {
-		case TagCurrentLink:
+		case regstore.TagCurrentLink:
 			get(e.Repository).current[e.Tag] = l
-		case TagIndexLink:
+		case regstore.TagIndexLink:
 			f := get(e.Repository)
 			f.index[e.Tag] = append(f.index[e.Tag], e.Digest)
-		case RevisionLink:
+		case regstore.RevisionLink:
 			f := get(e.Repository)
 			f.revisions = append(f.revisions, l)
-		case LayerLink:
+		case regstore.LayerLink:
 			f := get(e.Repository)
 			f.layers = append(f.layers, l)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, &Error{Op: "list repositories", Path: root, Err: err}
+		return nil, nil, &regstore.Error{Op: "list repositories", Path: root, Err: err}
 	}
 	names := slices.SortedFunc(maps.Keys(hasManifests), func(a, b string) int {
-		return compareKeys(repoKey(a), repoKey(b))
+		return regstore.CompareNames(a, b)
 	})
-	var repos []*Repository
+	var repos []*regstore.Repository
 	for _, name := range names {
-		if ValidateName(name) == nil {
-			repos = append(repos, &Repository{s: s, name: name})
+		if r, err := s.Repository(name); err == nil {
+			repos = append(repos, r)
 		}
 	}
 	return repos, files, nil
 }
 
 // target reads link l, or takes its target from the listing when the
-// backend reports the content's MD5 ([ContentMD5]) and it is that of one of
+// backend reports the content's MD5 ([regstore.ContentMD5]) and it is that of one of
 // the candidates: a link holds exactly its target's digest string.
-func (s *Store) target(l linkFile, candidates ...digest.Digest) (digest.Digest, error) {
+func (s *collector) target(l linkFile, candidates ...digest.Digest) (digest.Digest, error) {
 	if l.info != nil {
-		if c, ok := l.info.Sys().(ContentMD5); ok {
+		if c, ok := l.info.Sys().(regstore.ContentMD5); ok {
 			if sum, ok := c.ContentMD5(); ok {
 				for _, d := range candidates {
 					if d != "" && md5.Sum([]byte(d)) == sum {
@@ -347,12 +347,12 @@ func (s *Store) target(l linkFile, candidates ...digest.Digest) (digest.Digest, 
 			}
 		}
 	}
-	return readLink(s.fsys, l.path)
+	return regstore.ReadLink(s.fsys, l.path)
 }
 
 // isYoung reports whether link l was modified after cutoff, from its
 // listing's FileInfo when there is one.
-func (s *Store) isYoung(l linkFile, cutoff time.Time) bool {
+func (s *collector) isYoung(l linkFile, cutoff time.Time) bool {
 	if l.info != nil {
 		return l.info.ModTime().After(cutoff)
 	}
@@ -364,9 +364,9 @@ func (s *Store) isYoung(l linkFile, cutoff time.Time) bool {
 // through index children held in the same repository. Each revision link
 // and manifest is read once; with files (from a flat listing) links whose
 // content the listing proves are not read at all.
-func (s *Store) markRepository(r *Repository, files *repoFiles, cutoff time.Time, opts GCOptions, exists func(digest.Digest) bool, intern func(digest.Digest) digest.Digest) (*repoMarks, error) {
+func (s *collector) markRepository(r *regstore.Repository, files *repoFiles, cutoff time.Time, opts Options, exists func(digest.Digest) bool, intern func(digest.Digest) digest.Digest) (*repoMarks, error) {
 	rm := &repoMarks{repo: r, intern: intern, marked: map[digest.Digest]bool{}, subjects: map[digest.Digest]digest.Digest{},
-		manifests: map[digest.Digest]bool{}, cache: map[digest.Digest]*Manifest{}}
+		manifests: map[digest.Digest]bool{}, cache: map[digest.Digest]*regstore.Manifest{}}
 	defer func() { rm.cache = nil }()
 	if files == nil {
 		var err error
@@ -381,7 +381,7 @@ func (s *Store) markRepository(r *Repository, files *repoFiles, cutoff time.Time
 			continue
 		}
 		if err != nil {
-			return nil, r.err("gc", tag, files.current[tag].path, err)
+			return nil, repoErr(r, "gc", tag, files.current[tag].path, err)
 		}
 		tagged[d] = true
 	}
@@ -392,9 +392,9 @@ func (s *Store) markRepository(r *Repository, files *repoFiles, cutoff time.Time
 			continue
 		}
 		if err != nil {
-			return nil, r.err("gc", "", l.path, err)
+			return nil, repoErr(r, "gc", "", l.path, err)
 		}
-		m, err := r.readManifestData(target)
+		m, err := s.Manifest(target)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // dangling: the registry skips it too
 		}
@@ -436,13 +436,13 @@ func (s *Store) markRepository(r *Repository, files *repoFiles, cutoff time.Time
 				continue
 			}
 			if err != nil {
-				return nil, r.err("gc", l.d.String(), l.path, err)
+				return nil, repoErr(r, "gc", l.d.String(), l.path, err)
 			}
 		}
 		if !exists(target) {
 			// Not listed: dangling (the registry skips it too), or data
 			// written since the listing, which a stat finds.
-			if _, err := s.statBlob(target); err != nil {
+			if _, err := s.Blob(target); err != nil {
 				continue
 			}
 		}
@@ -463,41 +463,30 @@ func (s *Store) markRepository(r *Repository, files *repoFiles, cutoff time.Time
 // repoLinkFiles lists the links of r directory by directory, for backends
 // without a flat listing. Link files are not opened (a missing one reads as
 // fs.ErrNotExist later).
-func (s *Store) repoLinkFiles(r *Repository) (*repoFiles, error) {
+func (s *collector) repoLinkFiles(r *regstore.Repository) (*repoFiles, error) {
 	f := &repoFiles{current: map[string]linkFile{}, index: map[string][]digest.Digest{}}
 	for t, err := range r.Tags() {
 		if err != nil {
 			return nil, err
 		}
-		f.current[t.name] = linkFile{path: s.layout.TagCurrent(r.name, t.name)}
+		f.current[t.Name()] = linkFile{path: s.layout.TagCurrent(r.Name(), t.Name())}
 	}
-	err := walkLinks(s.fsys, s.layout.Revisions(r.name), func(p string, d digest.Digest) error {
+	err := regstore.WalkLinks(s.fsys, s.layout.Revisions(r.Name()), func(p string, d digest.Digest) error {
 		f.revisions = append(f.revisions, linkFile{path: p, d: d})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	err = walkLinks(s.fsys, s.layout.Layers(r.name), func(p string, d digest.Digest) error {
+	err = regstore.WalkLinks(s.fsys, s.layout.Layers(r.Name()), func(p string, d digest.Digest) error {
 		f.layers = append(f.layers, linkFile{path: p, d: d})
 		return nil
 	})
 	return f, err
 }
 
-// readManifestData reads the manifest stored as blob d, whether or not it
-// is linked in r.
-func (r *Repository) readManifestData(d digest.Digest) (*Manifest, error) {
-	p := r.s.layout.BlobData(d)
-	raw, err := fs.ReadFile(r.s.fsys, p)
-	if err != nil {
-		return nil, r.err("get manifest", d.String(), p, err)
-	}
-	return r.parseManifestData(d, p, raw)
-}
-
 // young reports whether the file p was modified after cutoff.
-func (s *Store) young(p string, cutoff time.Time) bool {
+func (s *collector) young(p string, cutoff time.Time) bool {
 	if cutoff.After(time.Now().Add(time.Hour * 24 * 365)) {
 		return false // no grace window: nothing to stat
 	}
@@ -534,7 +523,7 @@ func (rm *repoMarks) mark(d digest.Digest) error {
 
 // keepReferrers marks the untagged candidates of rm whose subject is kept
 // (or, unless dropped, missing), until nothing changes.
-func (s *Store) keepReferrers(rm *repoMarks, marked map[digest.Digest]bool, opts GCOptions) error {
+func (s *collector) keepReferrers(rm *repoMarks, marked map[digest.Digest]bool, opts Options) error {
 	for changed := true; changed; {
 		changed = false
 		for _, d := range rm.candidates {
@@ -556,7 +545,7 @@ func (s *Store) keepReferrers(rm *repoMarks, marked map[digest.Digest]bool, opts
 	return nil
 }
 
-// ApplyGC removes what plan lists, pointers before data: tag index entries
+// Sweep removes what plan lists, pointers before data: tag index entries
 // and revisions, then _layers links, then blob data. Each removal is
 // re-validated first and skipped when it no longer holds: a revision that a
 // tag now points at, or anything modified after the plan's cutoff.
@@ -571,12 +560,13 @@ func (s *Store) keepReferrers(rm *repoMarks, marked map[digest.Digest]bool, opts
 // aside and whose revision link is written after the second look.
 //
 // A journal (_gc/aside below the layout root) names the blobs being moved
-// aside while they are; an ApplyGC interrupted there (a crash, a kill) is
-// finished by the next ApplyGC, which first puts every such blob's data
-// back. [Store.Check] reports what is left until then as gc-interrupted.
-func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error {
+// aside while they are; an Sweep interrupted there (a crash, a kill) is
+// finished by the next Sweep, which first puts every such blob's data
+// back. [check.Problems] reports what is left until then as gc-interrupted.
+func Sweep(ctx context.Context, store *regstore.Store, plan *Plan, opts Options) error {
+	s := newCollector(store)
 	opts.defaults()
-	w, err := s.writer("gc", "", "")
+	w, err := writer(s.Store, "gc")
 	if err != nil {
 		return err
 	}
@@ -587,7 +577,7 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 		defer mu.Unlock()
 		removed++
 		if opts.Progress != nil {
-			opts.Progress(GCProgress{Phase: "sweep", Removed: removed})
+			opts.Progress(Progress{Phase: "sweep", Removed: removed})
 		}
 	}
 	if err := s.recoverGC(w); err != nil {
@@ -615,15 +605,15 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			p := s.layout.LayerLink(r.name, d)
+			p := s.layout.LayerLink(r.Name(), d)
 			if protected[d] || s.young(p, plan.Cutoff) {
 				continue
 			}
-			if target, err := readLink(s.fsys, p); err == nil && protected[target] {
+			if target, err := regstore.ReadLink(s.fsys, p); err == nil && protected[target] {
 				continue
 			}
-			if err := removeFile(w, p); err != nil {
-				return r.err("gc", d.String(), p, err)
+			if err := regstore.Remove(w, p); err != nil {
+				return repoErr(r, "gc", d.String(), p, err)
 			}
 			progress()
 		}
@@ -634,13 +624,13 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 			doomed = append(doomed, d)
 		}
 	}
-	if _, ok := w.(RenameFS); !ok || plan.Cutoff.After(plan.Started) {
+	if _, ok := w.(regstore.RenameFS); !ok || plan.Cutoff.After(plan.Started) {
 		// No cheap rename (an object store), or no grace window: look
 		// once more, then remove.
 		if protected, err = s.youngReferences(plan.Cutoff); err != nil {
 			return err
 		}
-		return parallel(ctx, opts.Workers, len(doomed), func(i int) error {
+		return workers.Run(ctx, opts.Workers, len(doomed), func(i int) error {
 			if protected[doomed[i]] {
 				return nil
 			}
@@ -651,27 +641,27 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 	// as missing (a push uploads it again), look again, put back what is
 	// now referenced and remove the rest. A journal naming the blobs goes
 	// first, so that a crash in between leaves nothing that the next
-	// ApplyGC does not put back.
+	// Sweep does not put back.
 	if len(doomed) == 0 {
 		return nil
 	}
-	journal := path.Join(s.layout.Root(), gcJournal)
+	journal := s.layout.GCJournal()
 	var list strings.Builder
 	for _, d := range doomed {
 		list.WriteString(d.String() + "\n")
 	}
-	if err := copyToFile(w, journal, strings.NewReader(list.String())); err != nil {
-		return &Error{Op: "gc", Path: journal, Err: err}
+	if err := regstore.WriteFile(w, journal, strings.NewReader(list.String())); err != nil {
+		return &regstore.Error{Op: "gc", Path: journal, Err: err}
 	}
 	aside := make([]bool, len(doomed))
-	err = parallel(ctx, opts.Workers, len(doomed), func(i int) error {
+	err = workers.Run(ctx, opts.Workers, len(doomed), func(i int) error {
 		d := doomed[i]
-		err := rename(w, s.layout.BlobData(d), s.layout.BlobData(d)+asideSuffix)
+		err := regstore.Rename(w, s.layout.BlobData(d), s.layout.BlobDataAside(d))
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		if err != nil {
-			return &Error{Op: "gc", Reference: d.String(), Path: s.layout.BlobData(d), Err: err}
+			return &regstore.Error{Op: "gc", Reference: d.String(), Path: s.layout.BlobData(d), Err: err}
 		}
 		aside[i] = true
 		return nil
@@ -687,11 +677,11 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 			}
 		}
 		if err == nil {
-			err = removeFile(w, journal)
+			err = regstore.Remove(w, journal)
 		}
 		return err
 	}
-	err = parallel(context.WithoutCancel(ctx), opts.Workers, len(doomed), func(i int) error {
+	err = workers.Run(context.WithoutCancel(ctx), opts.Workers, len(doomed), func(i int) error {
 		d := doomed[i]
 		switch {
 		case !aside[i]:
@@ -705,76 +695,69 @@ func (s *Store) ApplyGC(ctx context.Context, plan *GCPlan, opts GCOptions) error
 	if err != nil {
 		return err
 	}
-	return removeFile(w, journal)
+	return regstore.Remove(w, journal)
 }
 
-// gcJournal, below the layout root, lists the blobs whose data ApplyGC is
-// moving aside while it does.
-const gcJournal = "_gc/aside"
-
-// recoverGC finishes what an interrupted ApplyGC left: every blob its
+// recoverGC finishes what an interrupted Sweep left: every blob its
 // journal names gets its data back if the data is missing, and loses the
 // copy aside otherwise. The next collection judges those blobs again.
-func (s *Store) recoverGC(w WriteFS) error {
-	journal := path.Join(s.layout.Root(), gcJournal)
+func (s *collector) recoverGC(w regstore.WriteFS) error {
+	journal := s.layout.GCJournal()
 	raw, err := fs.ReadFile(s.fsys, journal)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
-		return &Error{Op: "gc", Path: journal, Err: err}
+		return &regstore.Error{Op: "gc", Path: journal, Err: err}
 	}
 	for line := range strings.Lines(string(raw)) {
 		d := digest.Digest(strings.TrimSpace(line))
-		if ValidateDigest(d) != nil {
+		if regstore.ValidateDigest(d) != nil {
 			continue
 		}
-		if _, err := fs.Stat(s.fsys, s.layout.BlobData(d)+asideSuffix); err != nil {
+		if _, err := fs.Stat(s.fsys, s.layout.BlobDataAside(d)); err != nil {
 			continue
 		}
 		if err := s.restoreBlob(w, d); err != nil {
 			return err
 		}
 	}
-	if err := removeFile(w, journal); err != nil {
-		return &Error{Op: "gc", Path: journal, Err: err}
+	if err := regstore.Remove(w, journal); err != nil {
+		return &regstore.Error{Op: "gc", Path: journal, Err: err}
 	}
 	return nil
 }
 
-// asideSuffix names blob data that a collection moved aside.
-const asideSuffix = ".gc"
-
 // restoreBlob puts data moved aside back, unless the blob was uploaded
 // again meanwhile.
-func (s *Store) restoreBlob(w WriteFS, d digest.Digest) error {
+func (s *collector) restoreBlob(w regstore.WriteFS, d digest.Digest) error {
 	p := s.layout.BlobData(d)
 	if _, err := fs.Stat(s.fsys, p); err == nil {
-		return removeFile(w, p+asideSuffix)
+		return regstore.Remove(w, s.layout.BlobDataAside(d))
 	}
-	if err := rename(w, p+asideSuffix, p); err != nil {
-		return &Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
+	if err := regstore.Rename(w, s.layout.BlobDataAside(d), p); err != nil {
+		return &regstore.Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
 	}
 	return nil
 }
 
 // removeBlob removes blob d's data (or what was moved aside) and then its
 // directory, unless the blob was uploaded again meanwhile.
-func (s *Store) removeBlob(w WriteFS, d digest.Digest, progress func()) error {
+func (s *collector) removeBlob(w regstore.WriteFS, d digest.Digest, progress func()) error {
 	dir := s.layout.BlobDir(d)
 	p := s.layout.BlobData(d)
-	if _, err := fs.Stat(s.fsys, p+asideSuffix); err == nil {
-		if err := removeFile(w, p+asideSuffix); err != nil {
-			return &Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
+	if _, err := fs.Stat(s.fsys, s.layout.BlobDataAside(d)); err == nil {
+		if err := regstore.Remove(w, s.layout.BlobDataAside(d)); err != nil {
+			return &regstore.Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
 		}
-	} else if err := removeFile(w, p); err != nil {
-		return &Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
+	} else if err := regstore.Remove(w, p); err != nil {
+		return &regstore.Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
 	}
 	if _, err := fs.Stat(s.fsys, p); err == nil {
 		return nil // uploaded again
 	}
-	if err := removeAll(w, dir); err != nil {
-		return &Error{Op: "gc", Reference: d.String(), Path: dir, Err: err}
+	if err := regstore.RemoveAll(w, dir); err != nil {
+		return &regstore.Error{Op: "gc", Reference: d.String(), Path: dir, Err: err}
 	}
 	progress()
 	return nil
@@ -783,8 +766,8 @@ func (s *Store) removeBlob(w WriteFS, d digest.Digest, progress func()) error {
 // removeRevisions removes untagged revisions of r, each after its tag index
 // entries, unless a tag now points at it, it is young, or a young link
 // references it.
-func (s *Store) removeRevisions(ctx context.Context, w WriteFS, r *Repository, ds []digest.Digest, cutoff time.Time, protected map[digest.Digest]bool, progress func()) error {
-	var tags []*Tag
+func (s *collector) removeRevisions(ctx context.Context, w regstore.WriteFS, r *regstore.Repository, ds []digest.Digest, cutoff time.Time, protected map[digest.Digest]bool, progress func()) error {
+	var tags []*regstore.Tag
 	current := map[digest.Digest]bool{}
 	for t, err := range r.Tags() {
 		if err != nil {
@@ -799,17 +782,17 @@ func (s *Store) removeRevisions(ctx context.Context, w WriteFS, r *Repository, d
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		link := s.layout.RevisionLink(r.name, d)
+		link := s.layout.RevisionLink(r.Name(), d)
 		if current[d] || protected[d] || s.young(link, cutoff) {
 			continue
 		}
 		for _, t := range tags {
-			if err := removeAll(w, s.layout.TagIndexEntry(r.name, t.name, d)); err != nil {
-				return r.err("gc", d.String(), s.layout.TagIndexEntry(r.name, t.name, d), err)
+			if err := regstore.RemoveAll(w, s.layout.TagIndexEntry(r.Name(), t.Name(), d)); err != nil {
+				return repoErr(r, "gc", d.String(), s.layout.TagIndexEntry(r.Name(), t.Name(), d), err)
 			}
 		}
-		if err := removeAll(w, s.layout.RevisionDir(r.name, d)); err != nil {
-			return r.err("gc", d.String(), s.layout.RevisionDir(r.name, d), err)
+		if err := regstore.RemoveAll(w, s.layout.RevisionDir(r.Name(), d)); err != nil {
+			return repoErr(r, "gc", d.String(), s.layout.RevisionDir(r.Name(), d), err)
 		}
 		progress()
 	}
@@ -819,13 +802,13 @@ func (s *Store) removeRevisions(ctx context.Context, w WriteFS, r *Repository, d
 // youngReferences returns what links modified after cutoff protect: their
 // targets and, for manifests, everything they reference, recursively
 // through index children. With no grace window it is empty.
-func (s *Store) youngReferences(cutoff time.Time) (map[digest.Digest]bool, error) {
+func (s *collector) youngReferences(cutoff time.Time) (map[digest.Digest]bool, error) {
 	protected := map[digest.Digest]bool{}
 	if cutoff.After(time.Now().Add(time.Hour * 24 * 365)) {
 		return protected, nil
 	}
-	var protect func(r *Repository, d digest.Digest, manifest bool)
-	protect = func(r *Repository, d digest.Digest, manifest bool) {
+	var protect func(r *regstore.Repository, d digest.Digest, manifest bool)
+	protect = func(r *regstore.Repository, d digest.Digest, manifest bool) {
 		if protected[d] {
 			return
 		}
@@ -833,7 +816,7 @@ func (s *Store) youngReferences(cutoff time.Time) (map[digest.Digest]bool, error
 		if !manifest {
 			return
 		}
-		m, err := r.readManifestData(d)
+		m, err := s.Manifest(d)
 		if err != nil {
 			return
 		}
@@ -850,8 +833,8 @@ func (s *Store) youngReferences(cutoff time.Time) (map[digest.Digest]bool, error
 			continue
 		}
 		switch e.Kind {
-		case LayerLink, TagCurrentLink, TagIndexLink, RevisionLink:
-			d, err := readLink(s.fsys, e.Path)
+		case regstore.LayerLink, regstore.TagCurrentLink, regstore.TagIndexLink, regstore.RevisionLink:
+			d, err := regstore.ReadLink(s.fsys, e.Path)
 			if err != nil {
 				continue
 			}
@@ -859,82 +842,62 @@ func (s *Store) youngReferences(cutoff time.Time) (map[digest.Digest]bool, error
 			if err != nil {
 				continue
 			}
-			protect(r, d, e.Kind != LayerLink)
+			protect(r, d, e.Kind != regstore.LayerLink)
 		}
 	}
 	return protected, nil
 }
 
-// parallel runs fn(0..n-1) on at most workers goroutines, stopping at the
-// first error or when ctx is done; done, if set, is called after each item
-// from one goroutine at a time.
-func parallel(ctx context.Context, workers, n int, fn func(i int) error, done func(int)) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan int)
-	var mu sync.Mutex
-	count := 0
-	var wg sync.WaitGroup
-	for range min(workers, max(n, 1)) {
-		wg.Go(func() {
-			for i := range next {
-				if err := fn(i); err != nil {
-					cancel(err)
-					continue
-				}
-				if done != nil {
-					mu.Lock()
-					count++
-					done(count)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-feed:
-	for i := range n {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	if ctx.Err() != nil && context.Cause(ctx) != nil {
-		return fmt.Errorf("gc: %w", context.Cause(ctx))
-	}
-	return nil
-}
-
 // blobDirs lists the blob directories blobs/<alg>/<hex2>/<hex> without
 // looking inside. On a WalkFS backend, whose flat listing has them for free,
 // it lists the data files and returns their FileInfo too.
-func (s *Store) blobDirs() (map[digest.Digest]digest.Digest, map[digest.Digest]fs.FileInfo, error) {
+func (s *collector) blobDirs() (map[digest.Digest]digest.Digest, map[digest.Digest]fs.FileInfo, error) {
 	out := map[digest.Digest]digest.Digest{}
 	root := s.layout.Blobs()
-	if _, ok := s.fsys.(WalkFS); ok {
+	if _, ok := s.fsys.(regstore.WalkFS); ok {
 		infos := map[digest.Digest]fs.FileInfo{}
-		for b, err := range s.blobFiles() {
+		for b, err := range s.BlobFiles() {
 			if err != nil {
 				return nil, nil, err
 			}
-			out[b.d] = b.d
-			infos[b.d] = b.info
+			out[b.Digest] = b.Digest
+			infos[b.Digest] = b.Info
 		}
 		return out, infos, nil
 	}
-	err := walkDepth(s.fsys, root, 3, func(rel string) error {
-		if d, ok := BlobDigest(rel + "/data"); ok {
+	err := walkdepth.Walk(s.fsys, root, 3, func(rel string) error {
+		if d, ok := regstore.BlobDigest(rel + "/data"); ok {
 			out[d] = d
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, nil, &Error{Op: "list blobs", Path: root, Err: err}
+		return nil, nil, &regstore.Error{Op: "list blobs", Path: root, Err: err}
 	}
 	return out, nil, nil
+}
+
+// collector is a store seen by a collection: its backend and layout at
+// hand.
+type collector struct {
+	*regstore.Store
+	fsys   fs.FS
+	layout regstore.Layout
+}
+
+func newCollector(s *regstore.Store) *collector {
+	return &collector{Store: s, fsys: s.FS(), layout: s.Layout()}
+}
+
+func repoErr(r *regstore.Repository, op, ref, path string, err error) error {
+	return &regstore.Error{Op: op, Repository: r.Name(), Reference: ref, Path: path, Err: err}
+}
+
+// writer is the store's write side; its error names op.
+func writer(s *regstore.Store, op string) (regstore.WriteFS, error) {
+	w, err := s.Writer()
+	if e := (*regstore.Error)(nil); errors.As(err, &e) {
+		e.Op = op
+	}
+	return w, err
 }

@@ -1,4 +1,4 @@
-package regstore_test
+package migrate_test
 
 // Traversal through the API's entry points, beyond traversal_test.go (which
 // covers hostile digests in Store.Blob/PutBlob, layout roots, backend paths
@@ -23,6 +23,8 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
+	"github.com/regstore/regstore/migrate"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -145,14 +147,14 @@ func TestTraversalImportSources(t *testing.T) {
 		}
 		ctx := context.Background()
 		for _, ref := range []string{"../../x", "a/../../b", "/etc/passwd", "..", "imp:../x", "registry.example/../imp:v1"} {
-			res, err := r.ImportOCILayout(ctx, layout(withRef(ref)), regstore.ImportOptions{Workers: 1})
+			res, err := migrate.ImportOCILayout(ctx, r, layout(withRef(ref)), migrate.ImportOptions{Workers: 1})
 			if err == nil {
 				for _, tag := range res.Tags {
 					assert.NoError(t, regstore.ValidateTag(tag.Tag), "ImportOCILayout(ref %q) set tag %q", ref, tag.Tag)
 				}
 			}
 		}
-		_, err = r.ImportOCILayout(ctx, layout(hostileDigest), regstore.ImportOptions{Workers: 1})
+		_, err = migrate.ImportOCILayout(ctx, r, layout(hostileDigest), migrate.ImportOptions{Workers: 1})
 		assert.ErrorIs(t, err, fs.ErrInvalid, "ImportOCILayout(digest sha256:../..)")
 
 		for _, a := range []struct {
@@ -171,7 +173,7 @@ func TestTraversalImportSources(t *testing.T) {
 				travTarEntry{name: "evil/layer.tar", link: "../passwd", typ: tar.TypeLink})},
 			{"tag with ..", archive(`[{"Config":"config.json","RepoTags":["imp:..","imp:../../x"],"Layers":["l/layer.tar"]}]`)},
 		} {
-			res, err := r.ImportDockerArchive(ctx, bytes.NewReader(a.tar), regstore.ImportOptions{Workers: 1})
+			res, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(a.tar), migrate.ImportOptions{Workers: 1})
 			if err == nil {
 				for _, tag := range res.Tags {
 					assert.NoError(t, regstore.ValidateTag(tag.Tag), "ImportDockerArchive(%s) set tag %q", a.name, tag.Tag)
@@ -186,7 +188,7 @@ func TestTraversalImportSources(t *testing.T) {
 		assert.ErrorIs(t, err, fs.ErrNotExist, "the secret became a blob")
 		for _, p := range runCheck(t, s, false) {
 			switch p.Kind {
-			case regstore.BlobOrphan, regstore.TempFileLeft:
+			case check.BlobOrphan, check.TempFileLeft:
 			default:
 				t.Errorf("Check after hostile imports: %v", p)
 			}
@@ -284,7 +286,7 @@ func TestTraversalSymlinkedTree(t *testing.T) {
 		}
 		assert.False(t, strings.Contains(e.Path, "/evil/"), "Walk enters the symlinked repository: %s", e.Path)
 	}
-	for p, err := range s.Check(ctx, regstore.CheckOptions{Workers: 1}) {
+	for p, err := range check.Problems(ctx, s, check.Options{Workers: 1}) {
 		if err != nil {
 			continue
 		}
@@ -294,7 +296,7 @@ func TestTraversalSymlinkedTree(t *testing.T) {
 	// Copy everything out of the tree, and import an OCI layout whose blob
 	// files are symbolic links out of its root.
 	dst := pbStore(t, regstore.NewMemFS())
-	_, _ = regstore.Copy(ctx, dst, s, regstore.CopyOptions{Workers: 1})
+	_, _ = migrate.Copy(ctx, dst, s, migrate.CopyOptions{Workers: 1})
 	_, err = dst.Blob(secretImg.Digest())
 	assert.ErrorIs(t, err, fs.ErrNotExist, "Copy copied the secret manifest")
 	_, err = dst.Blob(cfg.Digest)
@@ -311,7 +313,7 @@ func TestTraversalSymlinkedTree(t *testing.T) {
 	t.Cleanup(func() { src.Close() })
 	ir, err := dst.Repository("imp")
 	require.NoError(t, err)
-	_, err = ir.ImportOCILayout(ctx, src, regstore.ImportOptions{Workers: 1})
+	_, err = migrate.ImportOCILayout(ctx, ir, src, migrate.ImportOptions{Workers: 1})
 	assert.Error(t, err, "ImportOCILayout read a manifest through a symlink out of the source's root")
 	_, err = dst.Blob(secretImg.Digest())
 	assert.ErrorIs(t, err, fs.ErrNotExist, "ImportOCILayout imported the secret manifest")

@@ -1,4 +1,4 @@
-package regstore
+package check
 
 import (
 	"cmp"
@@ -11,14 +11,10 @@ import (
 	"strings"
 
 	"github.com/opencontainers/go-digest"
+	"github.com/regstore/regstore"
 )
 
-// QuarantineDir is the directory, below the layout root, where
-// [Store.Repair] moves what it quarantines, each file at its original path
-// relative to the layout root. The registry never reads there.
-const QuarantineDir = "_quarantine"
-
-// RepairOptions selects what [Store.Repair] does. Each repair is chosen on
+// RepairOptions selects what [Repair] does. Each repair is chosen on
 // its own; the zero value does nothing.
 type RepairOptions struct {
 	// RemoveDanglingLinks removes links whose target data is missing
@@ -26,13 +22,13 @@ type RepairOptions struct {
 	// registry's blob and manifest deletes do; before a revision link, every
 	// tag whose current link names it; and for a tag whose current
 	// manifest's data is missing, the whole tag, index included, as
-	// [Tag.Delete]. This is the only repair that deletes.
+	// [regstore.Tag.Delete]. This is the only repair that deletes.
 	RemoveDanglingLinks bool
 	// RestoreTagIndex writes the missing index entry of a tag whose current
 	// link is not recorded in its index (tag-not-in-index).
 	RestoreTagIndex bool
 	// Quarantine moves aside, never deletes, what the registry cannot
-	// serve, into [QuarantineDir]:
+	// serve, into [regstore.QuarantineDir]:
 	//
 	//   - a corrupt blob's data (blob-corrupt). Its links stay: they name
 	//     the right digest, and pushing the content again heals every
@@ -68,7 +64,7 @@ const (
 	RepairSkip       RepairOp = "skip"        // nothing done; Message says why
 )
 
-// RepairAction is one step of [Store.Repair], done or, in a dry run, to be
+// RepairAction is one step of [Repair], done or, in a dry run, to be
 // done.
 type RepairAction struct {
 	Op RepairOp `json:"op"`
@@ -91,7 +87,7 @@ type RepairAction struct {
 // String is the action's sentence.
 func (a RepairAction) String() string { return a.Message }
 
-// Repair acts on problems found by [Store.Check], doing only the repairs
+// Repair acts on problems found by [Problems], doing only the repairs
 // opts selects (see [RepairOptions]); problems of other kinds are ignored.
 // Nothing is deleted unless RemoveDanglingLinks is set.
 //
@@ -108,10 +104,11 @@ func (a RepairAction) String() string { return a.Message }
 // and links. Every action is returned, in order. An error (a backend
 // failure, or ctx done) stops the repair; the actions done until then are
 // returned with it.
-func (s *Store) Repair(ctx context.Context, problems []Problem, opts RepairOptions) ([]RepairAction, error) {
+func Repair(ctx context.Context, store *regstore.Store, problems []Problem, opts RepairOptions) ([]RepairAction, error) {
+	s := newChecker(store)
 	rp := &repairer{s: s, dry: opts.DryRun, gone: map[string]bool{}, written: map[string]digest.Digest{}, created: map[string]bool{}}
 	if !opts.DryRun && (opts.RemoveDanglingLinks || opts.RestoreTagIndex || opts.Quarantine || opts.Relink) {
-		w, err := s.writer("repair", "", "")
+		w, err := writer(s.Store, "repair")
 		if err != nil {
 			return nil, err
 		}
@@ -163,8 +160,8 @@ func kindRank(k ProblemKind) func(Problem) int {
 // repairer is one run of Repair. In a dry run, gone and written stand for
 // the changes not made, so later validations see the tree as it would be.
 type repairer struct {
-	s       *Store
-	w       WriteFS // nil in a dry run
+	s       *checker
+	w       regstore.WriteFS // nil in a dry run
 	dry     bool
 	gone    map[string]bool          // paths removed or moved away by this run
 	written map[string]digest.Digest // links written by this run
@@ -176,16 +173,8 @@ type repairer struct {
 }
 
 // entry classifies a problem's path.
-func (rp *repairer) entry(p string) Entry {
-	root := rp.s.layout.Root()
-	rel := p
-	if root != "." {
-		if !strings.HasPrefix(p, root+"/") {
-			return Entry{}
-		}
-		rel = strings.TrimPrefix(p, root+"/")
-	}
-	return classify(rel, false)
+func (rp *repairer) entry(p string) regstore.Entry {
+	return rp.s.layout.Classify(p, false)
 }
 
 // isGone reports whether p or a directory above it was removed or moved by
@@ -223,7 +212,7 @@ func (rp *repairer) readLink(p string) (digest.Digest, error) {
 	if d, ok := rp.written[p]; ok {
 		return d, nil
 	}
-	return readLink(rp.s.fsys, p)
+	return regstore.ReadLink(rp.s.fsys, p)
 }
 
 // hasData reports whether blob d's data exists (as a file).
@@ -249,7 +238,7 @@ func (rp *repairer) skip(p Problem, why string) {
 }
 
 func (rp *repairer) fail(op, path string, err error) error {
-	return &Error{Op: "repair: " + op, Path: path, Err: err}
+	return &regstore.Error{Op: "repair: " + op, Path: path, Err: err}
 }
 
 // Removing dangling links.
@@ -261,11 +250,11 @@ func (rp *repairer) danglingRank(p Problem) int {
 		return -1
 	}
 	switch rp.entry(p.Path).Kind {
-	case TagCurrentLink:
+	case regstore.TagCurrentLink:
 		return 0
-	case RevisionLink:
+	case regstore.RevisionLink:
 		return 1
-	case LayerLink:
+	case regstore.LayerLink:
 		return 2
 	}
 	return -1
@@ -278,7 +267,7 @@ func (rp *repairer) removeDangling(p Problem) error {
 	case errors.Is(err, fs.ErrNotExist):
 		rp.skip(p, "the link is gone")
 		return nil
-	case errors.Is(err, ErrCorruptLink):
+	case errors.Is(err, regstore.ErrCorruptLink):
 		rp.skip(p, "the link no longer names a digest")
 		return nil
 	case err != nil:
@@ -291,9 +280,9 @@ func (rp *repairer) removeDangling(p Problem) error {
 		return nil
 	}
 	switch e.Kind {
-	case TagCurrentLink:
+	case regstore.TagCurrentLink:
 		return rp.removeTag(p.Kind, e.Repository, e.Tag, fmt.Sprintf("its manifest %s has no data", target))
-	case RevisionLink:
+	case regstore.RevisionLink:
 		// Tags naming the manifest go first, as the registry's manifest
 		// delete does.
 		if err := rp.removeTagsNaming(p.Kind, e.Repository, []digest.Digest{e.Digest, target},
@@ -355,7 +344,14 @@ func (rp *repairer) removeTagsNaming(kind ProblemKind, repo string, ds []digest.
 func (rp *repairer) removeTag(kind ProblemKind, repo, tag, why string) error {
 	dir := rp.s.layout.Tag(repo, tag)
 	if !rp.dry {
-		t := &Tag{r: &Repository{s: rp.s, name: repo}, name: tag}
+		r, err := rp.s.Repository(repo)
+		if err != nil {
+			return err
+		}
+		t, err := r.Tag(tag)
+		if err != nil {
+			return err
+		}
 		if err := t.Delete(); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
@@ -381,7 +377,7 @@ func (rp *repairer) quarantineRank(p Problem) int {
 }
 
 func (rp *repairer) quarantine(p Problem) error {
-	if err := ValidateDigest(p.Digest); err != nil {
+	if err := regstore.ValidateDigest(p.Digest); err != nil {
 		rp.skip(p, "the problem names no valid digest")
 		return nil
 	}
@@ -399,7 +395,7 @@ func (rp *repairer) quarantineCorrupt(p Problem) error {
 		rp.skip(p, "the data is gone")
 		return nil
 	}
-	b, err := rp.s.statBlob(p.Digest)
+	b, err := rp.s.Blob(p.Digest)
 	if err != nil {
 		return rp.fail("stat blob", data, err)
 	}
@@ -408,7 +404,7 @@ func (rp *repairer) quarantineCorrupt(p Problem) error {
 	case err == nil:
 		rp.skip(p, "the data now matches its digest")
 		return nil
-	case !errors.Is(err, ErrDigestMismatch) && !errors.Is(err, ErrSizeMismatch):
+	case !errors.Is(err, regstore.ErrDigestMismatch) && !errors.Is(err, regstore.ErrSizeMismatch):
 		return err
 	}
 	return rp.moveAside(p, data, fmt.Sprintf("moved the corrupt data of blob %s aside; its links stay, so pushing the content again restores it", p.Digest))
@@ -416,7 +412,7 @@ func (rp *repairer) quarantineCorrupt(p Problem) error {
 
 func (rp *repairer) quarantineManifest(p Problem) error {
 	repo, d := p.Repository, p.Digest
-	if ValidateName(repo) != nil {
+	if regstore.ValidateName(repo) != nil {
 		rp.skip(p, "the problem names no valid repository")
 		return nil
 	}
@@ -430,7 +426,7 @@ func (rp *repairer) quarantineManifest(p Problem) error {
 	case errors.Is(err, fs.ErrNotExist):
 		rp.skip(p, "the revision link is gone")
 		return nil
-	case errors.Is(err, ErrCorruptLink):
+	case errors.Is(err, regstore.ErrCorruptLink):
 		rp.skip(p, "the revision link no longer names a digest")
 		return nil
 	case err != nil:
@@ -445,16 +441,15 @@ func (rp *repairer) quarantineManifest(p Problem) error {
 		rp.skip(p, "the manifest's data is gone")
 		return nil
 	}
-	r := &Repository{s: rp.s, name: repo}
-	_, err = r.readManifestData(d)
+	_, err = rp.s.Manifest(d)
 	switch {
 	case err == nil:
 		rp.skip(p, "the manifest reads now")
 		return nil
-	case errors.Is(err, ErrDigestMismatch):
+	case errors.Is(err, regstore.ErrDigestMismatch):
 		rp.skip(p, "the data no longer matches its digest (a blob-corrupt problem)")
 		return nil
-	case !errors.Is(err, ErrManifestInvalid):
+	case !errors.Is(err, regstore.ErrManifestInvalid):
 		return err
 	}
 	why := fmt.Sprintf("manifest %s cannot be read", d)
@@ -499,10 +494,10 @@ func (rp *repairer) otherLinks(d digest.Digest) ([]string, error) {
 			if err != nil {
 				return nil, err
 			}
-			if e.Kind != LayerLink && e.Kind != RevisionLink {
+			if e.Kind != regstore.LayerLink && e.Kind != regstore.RevisionLink {
 				continue
 			}
-			if t, err := readLink(rp.s.fsys, e.Path); err == nil {
+			if t, err := regstore.ReadLink(rp.s.fsys, e.Path); err == nil {
 				rp.named[t] = append(rp.named[t], e.Path)
 			}
 		}
@@ -530,7 +525,7 @@ func (rp *repairer) quarantined(p string) string {
 	if root != "." {
 		rel = strings.TrimPrefix(p, root+"/")
 	}
-	return path.Join(root, QuarantineDir, rel)
+	return path.Join(root, regstore.QuarantineDir, rel)
 }
 
 // quarantinePath is where p goes in the quarantine area: its path relative
@@ -575,17 +570,17 @@ func (rp *repairer) moveAside(p Problem, src, msg string) error {
 // removed too; nothing that still holds a file is.
 func (rp *repairer) move(src, dst string, dir bool) error {
 	if !dir {
-		if err := rename(rp.w, src, dst); err != nil {
+		if err := regstore.Rename(rp.w, src, dst); err != nil {
 			return err
 		}
 		pruneEmptyDir(rp.w, path.Dir(src))
 		return nil
 	}
-	if r, ok := rp.w.(RenameFS); ok {
+	if r, ok := rp.w.(regstore.RenameFS); ok {
 		return r.Rename(src, dst)
 	}
 	var files []string
-	if err := walkFiles(rp.s.fsys, src, func(p string, _ fs.FileInfo) error {
+	if err := regstore.WalkFiles(rp.s.fsys, src, func(p string, _ fs.FileInfo) error {
 		files = append(files, p)
 		return nil
 	}); err != nil {
@@ -595,7 +590,7 @@ func (rp *repairer) move(src, dst string, dir bool) error {
 		return cmp.Compare(pointerRank(a), pointerRank(b))
 	})
 	for _, f := range files {
-		if err := rename(rp.w, f, path.Join(dst, strings.TrimPrefix(f, src+"/"))); err != nil {
+		if err := regstore.Rename(rp.w, f, path.Join(dst, strings.TrimPrefix(f, src+"/"))); err != nil {
 			return err
 		}
 	}
@@ -611,7 +606,7 @@ func pointerRank(p string) int {
 }
 
 // pruneEmptyDir removes dir if it is an empty directory.
-func pruneEmptyDir(w WriteFS, dir string) {
+func pruneEmptyDir(w regstore.WriteFS, dir string) {
 	if entries, err := fs.ReadDir(w, dir); err == nil && len(entries) == 0 {
 		_ = w.Remove(dir)
 	}
@@ -620,7 +615,7 @@ func pruneEmptyDir(w WriteFS, dir string) {
 // pruneEmptyDirs removes the directories below dir, and dir, that hold
 // no file, bottom-up. Remove refuses non-empty directories, so a file
 // written meanwhile is never lost.
-func pruneEmptyDirs(w WriteFS, dir string) {
+func pruneEmptyDirs(w regstore.WriteFS, dir string) {
 	entries, err := fs.ReadDir(w, dir)
 	if err != nil {
 		return
@@ -636,7 +631,7 @@ func pruneEmptyDirs(w WriteFS, dir string) {
 // Writing missing links.
 
 func (rp *repairer) restoreTagIndex(p Problem) error {
-	if ValidateName(p.Repository) != nil || ValidateTag(p.Tag) != nil || ValidateDigest(p.Target) != nil {
+	if regstore.ValidateName(p.Repository) != nil || regstore.ValidateTag(p.Tag) != nil || regstore.ValidateDigest(p.Target) != nil {
 		rp.skip(p, "the problem names no valid repository, tag and digest")
 		return nil
 	}
@@ -646,7 +641,7 @@ func (rp *repairer) restoreTagIndex(p Problem) error {
 	case errors.Is(err, fs.ErrNotExist):
 		rp.skip(p, "the tag is gone")
 		return nil
-	case errors.Is(err, ErrCorruptLink):
+	case errors.Is(err, regstore.ErrCorruptLink):
 		rp.skip(p, "the current link no longer names a digest")
 		return nil
 	case err != nil:
@@ -660,7 +655,7 @@ func (rp *repairer) restoreTagIndex(p Problem) error {
 	case err == nil:
 		rp.skip(p, "the index records it now")
 		return nil
-	case errors.Is(err, ErrCorruptLink):
+	case errors.Is(err, regstore.ErrCorruptLink):
 		rp.skip(p, "a corrupt index entry is there (a link-* problem); it is not overwritten")
 		return nil
 	case !errors.Is(err, fs.ErrNotExist):
@@ -672,7 +667,7 @@ func (rp *repairer) restoreTagIndex(p Problem) error {
 
 func (rp *repairer) relink(p Problem) error {
 	repo, d, ref := p.Repository, p.Digest, p.Target
-	if ValidateName(repo) != nil || ValidateDigest(d) != nil || ValidateDigest(ref) != nil {
+	if regstore.ValidateName(repo) != nil || regstore.ValidateDigest(d) != nil || regstore.ValidateDigest(ref) != nil {
 		rp.skip(p, "the problem names no valid repository, manifest and reference")
 		return nil
 	}
@@ -686,8 +681,7 @@ func (rp *repairer) relink(p Problem) error {
 		rp.skip(p, fmt.Sprintf("manifest %s has no data", d))
 		return nil
 	}
-	r := &Repository{s: rp.s, name: repo}
-	m, err := r.readManifestData(d)
+	m, err := rp.s.Manifest(d)
 	if err != nil {
 		rp.skip(p, fmt.Sprintf("manifest %s cannot be read", d))
 		return nil
@@ -714,7 +708,7 @@ func (rp *repairer) relink(p Problem) error {
 		return nil
 	}
 	if what == "revision link" {
-		if _, err := r.readManifestData(ref); err != nil {
+		if _, err := rp.s.Manifest(ref); err != nil {
 			rp.skip(p, fmt.Sprintf("child %s does not read as a manifest", ref))
 			return nil
 		}
@@ -723,7 +717,7 @@ func (rp *repairer) relink(p Problem) error {
 	case err == nil:
 		rp.skip(p, "the link exists now")
 		return nil
-	case errors.Is(err, ErrCorruptLink):
+	case errors.Is(err, regstore.ErrCorruptLink):
 		rp.skip(p, "a corrupt link file is there (a link-* problem); it is not overwritten")
 		return nil
 	case !errors.Is(err, fs.ErrNotExist):
@@ -735,7 +729,7 @@ func (rp *repairer) relink(p Problem) error {
 // writeLink publishes a link to d at link.
 func (rp *repairer) writeLink(p Problem, link string, d digest.Digest, msg string) error {
 	if !rp.dry {
-		if err := writeLink(rp.w, link, d); err != nil {
+		if err := regstore.WriteLink(rp.w, link, d); err != nil {
 			return rp.fail("write link", link, err)
 		}
 	}
@@ -744,4 +738,13 @@ func (rp *repairer) writeLink(p Problem, link string, d digest.Digest, msg strin
 	rp.add(RepairAction{Op: RepairWriteLink, Kind: p.Kind, Path: link, Link: d, Repository: p.Repository,
 		Tag: p.Tag, Digest: p.Digest, Message: msg})
 	return nil
+}
+
+// writer is the store's write side; its error names op.
+func writer(s *regstore.Store, op string) (regstore.WriteFS, error) {
+	w, err := s.Writer()
+	if e := (*regstore.Error)(nil); errors.As(err, &e) {
+		e.Op = op
+	}
+	return w, err
 }

@@ -1,4 +1,4 @@
-package regstore_test
+package gc_test
 
 import (
 	"encoding/json"
@@ -13,6 +13,7 @@ import (
 	specs "github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -76,7 +77,7 @@ func testGCLiveWriter(t *testing.T, w regstore.WriteFS) {
 		sharedImages[j] = regstoretest.Push(t, app, regstoretest.Image{Layers: []regstoretest.Layer{shared[j]}})
 		for p := range listFiles(t, s) {
 			if !before[p] {
-				require.NoError(t, s.FS().(regstore.ChtimesFS).Chtimes(p, t0.Add(-regstore.DefaultGrace-time.Second+time.Duration(j)*liveClockStep)))
+				require.NoError(t, s.FS().(regstore.ChtimesFS).Chtimes(p, t0.Add(-gc.DefaultGrace-time.Second+time.Duration(j)*liveClockStep)))
 			}
 		}
 	}
@@ -121,7 +122,7 @@ func testGCLiveWriter(t *testing.T, w regstore.WriteFS) {
 		defer mu.Unlock()
 		return t0.Add(time.Duration(len(completed)+len(failed)) / 2 * liveClockStep)
 	}
-	opts := regstore.GCOptions{DeleteUntagged: true, Now: clock}
+	opts := gc.Options{DeleteUntagged: true, Now: clock}
 	var cycles, planned int
 	for writing := true; cycles < liveMaxGCCycles && (writing || cycles < liveMinGCCycles); cycles++ {
 		select {
@@ -129,10 +130,10 @@ func testGCLiveWriter(t *testing.T, w regstore.WriteFS) {
 			writing = false
 		default:
 		}
-		plan, err := s.PlanGC(ctx, opts)
-		require.NoError(t, err, "PlanGC, cycle %d", cycles)
+		plan, err := gc.Mark(ctx, s, opts)
+		require.NoError(t, err, "Mark, cycle %d", cycles)
 		planned += len(plan.Blobs)
-		require.NoError(t, s.ApplyGC(ctx, plan, opts), "ApplyGC, cycle %d", cycles)
+		require.NoError(t, gc.Sweep(ctx, s, plan, opts), "Sweep, cycle %d", cycles)
 	}
 	wg.Wait()
 	t.Logf("%d GC cycles, %d blobs planned; %d pushes completed, %d failed", cycles, planned, len(completed), len(failed))
@@ -270,7 +271,7 @@ func (h *sweepHook) Rename(oldname, newname string) error {
 
 // TestGCBlobReusedDuringSweep is the deterministic form of a race that
 // TestGCLiveWriter finds: a push that re-uses an old, collectable layer
-// and completes after ApplyGC has started, just before it touches the first
+// and completes after Sweep has started, just before it touches the first
 // blob, must not lose that layer.
 func TestGCBlobReusedDuringSweep(t *testing.T) {
 	onBothBackends(t, func(t *testing.T, w regstore.WriteFS) {
@@ -284,8 +285,8 @@ func TestGCBlobReusedDuringSweep(t *testing.T) {
 		regstoretest.Push(t, app, regstoretest.Image{Layers: []regstoretest.Layer{regstoretest.RandomLayer(2, 256)}}, "latest")
 		backdate(t, s, time.Now().Add(-2*time.Hour))
 
-		opts := regstore.GCOptions{DeleteUntagged: true, Workers: 1}
-		plan, err := s.PlanGC(t.Context(), opts)
+		opts := gc.Options{DeleteUntagged: true, Workers: 1}
+		plan, err := gc.Mark(t.Context(), s, opts)
 		require.NoError(t, err)
 		require.Contains(t, plan.Blobs, layerOf(t, untagged), "the old layer is collectable")
 
@@ -299,16 +300,16 @@ func TestGCBlobReusedDuringSweep(t *testing.T) {
 			pushed, pushErr = regstoretest.PushImage(app, regstoretest.Image{Layers: []regstoretest.Layer{regstoretest.RandomLayer(3, 256), old}}, "new")
 		}
 		h.armed = true
-		require.NoError(t, s.ApplyGC(t.Context(), plan, opts))
+		require.NoError(t, gc.Sweep(t.Context(), s, plan, opts))
 		require.True(t, ran, "the hook did not run")
 		require.NoError(t, pushErr, "push during the sweep")
 		checkImage(t, app, pushed)
 	})
 }
 
-// TestGCWritesBetweenPlanAndApply: writes that complete after PlanGC and
-// before ApplyGC, re-using what the plan found collectable, must survive
-// ApplyGC, which re-validates against what was written since.
+// TestGCWritesBetweenPlanAndApply: writes that complete after Mark and
+// before Sweep, re-using what the plan found collectable, must survive
+// Sweep, which re-validates against what was written since.
 func TestGCWritesBetweenPlanAndApply(t *testing.T) {
 	cases := []struct {
 		name string
@@ -350,13 +351,13 @@ func TestGCWritesBetweenPlanAndApply(t *testing.T) {
 				old := regstoretest.Push(t, app, regstoretest.Image{Layers: []regstoretest.Layer{regstoretest.RandomLayer(1, 256)}}, "latest")
 				regstoretest.Push(t, app, regstoretest.Image{Layers: []regstoretest.Layer{regstoretest.RandomLayer(2, 256)}}, "latest")
 				backdate(t, s, time.Now().Add(-2*time.Hour))
-				opts := regstore.GCOptions{DeleteUntagged: true}
-				plan, err := s.PlanGC(t.Context(), opts)
+				opts := gc.Options{DeleteUntagged: true}
+				plan, err := gc.Mark(t.Context(), s, opts)
 				require.NoError(t, err)
 				require.Contains(t, plan.Manifests["app"], old.Digest(), "the old image is collectable")
 
 				published := c.write(t, app, old)
-				require.NoError(t, s.ApplyGC(t.Context(), plan, opts))
+				require.NoError(t, gc.Sweep(t.Context(), s, plan, opts))
 				for _, m := range published {
 					checkImage(t, app, m)
 				}

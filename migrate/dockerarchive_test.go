@@ -1,4 +1,4 @@
-package regstore_test
+package migrate_test
 
 import (
 	"archive/tar"
@@ -18,6 +18,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/migrate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -193,7 +194,7 @@ func TestImportDockerArchiveLegacy(t *testing.T) {
 					in = mgGzip(t, archive)
 				}
 				r := mustRepo(t, mgStore(t, bk.new(t)), "team/app")
-				res, err := r.ImportDockerArchive(ctx, bytes.NewReader(in), regstore.ImportOptions{})
+				res, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(in), migrate.ImportOptions{})
 				require.NoError(t, err)
 				require.Len(t, res.Manifests, 1)
 				assert.Equal(t, []string{"busybox:1", "busybox:1.36"}, res.Skipped)
@@ -232,13 +233,13 @@ func TestImportDockerArchiveLegacy(t *testing.T) {
 				assert.Equal(t, 1, res.Stats.Manifests)
 
 				// Re-import: same digest, nothing new.
-				res2, err := r.ImportDockerArchive(ctx, bytes.NewReader(in), regstore.ImportOptions{})
+				res2, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(in), migrate.ImportOptions{})
 				require.NoError(t, err)
 				assert.Equal(t, res.Manifests, res2.Manifests)
 				assert.Equal(t, 1, res2.Stats.ManifestsSkipped)
 
 				// The other image, by mapping its name.
-				res3, err := r.ImportDockerArchive(ctx, bytes.NewReader(in), regstore.ImportOptions{Tags: map[string]string{"busybox:1.36": "bb"}})
+				res3, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(in), migrate.ImportOptions{Tags: map[string]string{"busybox:1.36": "bb"}})
 				require.NoError(t, err)
 				require.Len(t, res3.Tags, 1)
 				bbTag, _ := r.Tag("bb")
@@ -291,7 +292,7 @@ func TestImportDockerArchiveGzipLayers(t *testing.T) {
 		"Layers": []string{digest.FromBytes(z1).Encoded() + ".tar.gz", digest.FromBytes(z2).Encoded() + ".tar.gz"}}})
 	a.file(t, "manifest.json", mj)
 	r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "app")
-	_, err := r.ImportDockerArchive(ctx, bytes.NewReader(a.bytes(t)), regstore.ImportOptions{})
+	_, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(a.bytes(t)), migrate.ImportOptions{})
 	require.NoError(t, err)
 	tg, _ := r.Tag("v1")
 	m, err := tg.Resolve()
@@ -323,7 +324,7 @@ func TestImportDockerArchiveRefused(t *testing.T) {
 			a := newMGTar()
 			a.file(t, "x/layer.tar", l)
 			return a.bytes(t)
-		}, regstore.ErrInvalidSource},
+		}, migrate.ErrInvalidSource},
 		{"missing layer", func(t *testing.T) []byte {
 			a := newMGTar()
 			cfg := mgConfig(t, "amd64", l)
@@ -331,11 +332,11 @@ func TestImportDockerArchiveRefused(t *testing.T) {
 			a.file(t, "manifest.json", []byte(`[{"Config":"c.json","RepoTags":["app:v1"],"Layers":["gone/layer.tar"]}]`))
 			return a.bytes(t)
 		}, fs.ErrNotExist},
-		{"not a tar", func(t *testing.T) []byte { return []byte(strings.Repeat("not a tar archive ", 100)) }, regstore.ErrInvalidSource},
+		{"not a tar", func(t *testing.T) []byte { return []byte(strings.Repeat("not a tar archive ", 100)) }, migrate.ErrInvalidSource},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "app")
-			_, err := r.ImportDockerArchive(ctx, bytes.NewReader(tc.archive(t)), regstore.ImportOptions{})
+			_, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(tc.archive(t)), migrate.ImportOptions{})
 			require.Error(t, err)
 			assert.ErrorIs(t, err, tc.want)
 			ok, err := r.Exists()
@@ -352,7 +353,7 @@ func TestImportDockerArchiveOCI(t *testing.T) {
 	src := mustRepo(t, mgStore(t, regstore.NewMemFS()), "library/alpine")
 	im := mgPopulate(t, src)
 	layout := regstore.NewMemFS()
-	_, err := src.ExportOCILayout(ctx, layout, regstore.ExportOptions{Tags: []string{"v1", "docker"}})
+	_, err := migrate.ExportOCILayout(ctx, src, layout, migrate.ExportOptions{Tags: []string{"v1", "docker"}})
 	require.NoError(t, err)
 
 	// Rewrite index.json as docker does (full names), and tar it all up
@@ -391,7 +392,7 @@ func TestImportDockerArchiveOCI(t *testing.T) {
 	}))
 
 	r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "alpine")
-	res, err := r.ImportDockerArchive(ctx, bytes.NewReader(a.bytes(t)), regstore.ImportOptions{})
+	res, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(a.bytes(t)), migrate.ImportOptions{})
 	require.NoError(t, err)
 	got := map[string]digest.Digest{}
 	for _, tg := range res.Tags {
@@ -433,7 +434,7 @@ func TestImportSkopeoDir(t *testing.T) {
 				dir := bk.new(t)
 				write(t, top, dir)
 				r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "copy")
-				m, err := r.ImportSkopeoDir(ctx, dir, "t", regstore.ImportOptions{HardLink: true})
+				m, err := migrate.ImportSkopeoDir(ctx, r, dir, "t", migrate.ImportOptions{HardLink: true})
 				require.NoError(t, err)
 				assert.Equal(t, top.Digest(), m.Digest())
 				want := mgSubset(t, src, mgState(t, src), top)
@@ -444,7 +445,7 @@ func TestImportSkopeoDir(t *testing.T) {
 
 				// Untagged, and refused when a blob is corrupt.
 				r2 := mustRepo(t, mgStore(t, regstore.NewMemFS()), "copy")
-				_, err = r2.ImportSkopeoDir(ctx, dir, "", regstore.ImportOptions{})
+				_, err = migrate.ImportSkopeoDir(ctx, r2, dir, "", migrate.ImportOptions{})
 				require.NoError(t, err)
 				assert.Empty(t, mgState(t, r2).Tags)
 				assert.Len(t, mgState(t, r2).Manifests, len(want.Manifests))
@@ -456,15 +457,15 @@ func TestImportSkopeoDir(t *testing.T) {
 			data[len(data)/2] ^= 1
 			mgWrite(t, dir, l, data)
 			r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "copy")
-			_, err := r.ImportSkopeoDir(ctx, dir, "t", regstore.ImportOptions{})
+			_, err := migrate.ImportSkopeoDir(ctx, r, dir, "t", migrate.ImportOptions{})
 			assert.ErrorIs(t, err, regstore.ErrDigestMismatch)
 			ok, err := r.Exists()
 			require.NoError(t, err)
 			assert.False(t, ok)
 
 			mgWrite(t, dir, "version", []byte("Something else"))
-			_, err = r.ImportSkopeoDir(ctx, dir, "t", regstore.ImportOptions{})
-			assert.ErrorIs(t, err, regstore.ErrInvalidSource)
+			_, err = migrate.ImportSkopeoDir(ctx, r, dir, "t", migrate.ImportOptions{})
+			assert.ErrorIs(t, err, migrate.ErrInvalidSource)
 		})
 	}
 }
@@ -491,7 +492,7 @@ func TestImportDockerArchiveGzipOption(t *testing.T) {
 	var first digest.Digest
 	for run := range 2 {
 		r := mustRepo(t, mgStore(t, regstore.NewMemFS()), "app")
-		res, err := r.ImportDockerArchive(ctx, bytes.NewReader(archive), regstore.ImportOptions{GzipLayers: true})
+		res, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(archive), migrate.ImportOptions{GzipLayers: true})
 		require.NoError(t, err)
 		m, err := r.Manifest(res.Tags[0].Digest)
 		require.NoError(t, err)
