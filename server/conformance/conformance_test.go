@@ -285,4 +285,3 @@ http: {addr: %s}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
