@@ -1,0 +1,217 @@
+package interop
+
+// The server package's handler against real clients (crane, skopeo) and
+// against the registry itself, both ways: a tree written through the
+// handler is served by the registry v3 identically, and a tree the
+// registry wrote is served by the handler identically.
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/go-digest"
+	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/server"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// serveStore serves the store at root (a registry rootdirectory) through
+// the handler on a loopback port and returns its host:port.
+func serveStore(t testing.TB, root string, opts server.Options) string {
+	t.Helper()
+	srv := httptest.NewServer(server.New(openStore(t, root), opts))
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// servedRef is a manifest reference served under test.
+type servedRef struct{ repo, ref string }
+
+// pushWithCrane pushes, to host: an OCI image, a Docker image, a
+// multi-platform OCI index of two images, and a second tag, and returns
+// every tag pushed.
+func pushWithCrane(t *testing.T, host string) []servedRef {
+	dir := t.TempDir()
+	l1 := makeLayerTar(t, dir, "l1.tar", map[string]string{"etc/hello": "hello from layer 1"})
+	l2 := makeLayerTar(t, dir, "l2.tar", map[string]string{"usr/share/x": strings.Repeat("layer two ", 5000)})
+	craneAppend(t, host+"/app:oci", true, l1, l2)
+	craneAppend(t, host+"/app:docker", false, l1)
+	amd := craneAppend(t, host+"/multi/images:amd64", true, l2)
+	arm := craneSetPlatform(t, host+"/multi/images:amd64", "linux/arm64", host+"/multi/images:arm64")
+	amdP := craneSetPlatform(t, host+"/multi/images:amd64", "linux/amd64", host+"/multi/images:amd64")
+	_ = amd
+	craneIndexAppend(t, host+"/multi/index:latest", false, host+"/multi/images@"+amdP, host+"/multi/images@"+arm)
+	craneTag(t, host+"/app:oci", "again")
+	return []servedRef{{"app", "oci"}, {"app", "docker"}, {"app", "again"}, {"multi/images", "amd64"},
+		{"multi/images", "arm64"}, {"multi/index", "latest"}}
+}
+
+// sameServing checks that hosts a and b answer every ref, its children and
+// its blobs, with the same bytes, digests and content types.
+func sameServing(t *testing.T, a, b string, refs []servedRef) {
+	t.Helper()
+	seen := map[string]bool{}
+	var check func(repo, ref string)
+	check = func(repo, ref string) {
+		if seen[repo+"@"+ref] {
+			return
+		}
+		seen[repo+"@"+ref] = true
+		ma, mb := getManifest(t, a, repo, ref), getManifest(t, b, repo, ref)
+		require.Equal(t, http.StatusOK, ma.Status, "%s %s:%s: %s", a, repo, ref, ma.Body)
+		require.Equal(t, http.StatusOK, mb.Status, "%s %s:%s: %s", b, repo, ref, mb.Body)
+		assert.Equal(t, string(ma.Body), string(mb.Body), "%s:%s body", repo, ref)
+		assert.Equal(t, ma.Digest, mb.Digest, "%s:%s digest", repo, ref)
+		assert.Equal(t, ma.ContentType, mb.ContentType, "%s:%s content type", repo, ref)
+		assert.Equal(t, digest.FromBytes(ma.Body).String(), ma.Digest)
+		ha, hb := headManifest(t, a, repo, ref), headManifest(t, b, repo, ref)
+		assert.Equal(t, ha, hb, "%s:%s HEAD", repo, ref)
+		_, blobs, children := manifestRefs(t, ma.Body)
+		for _, d := range blobs {
+			ba, bb := getBlob(t, a, repo, d), getBlob(t, b, repo, d)
+			require.Equal(t, http.StatusOK, ba.Status, "%s blob %s", repo, d)
+			require.Equal(t, http.StatusOK, bb.Status, "%s blob %s", repo, d)
+			assert.Equal(t, ba.Body, bb.Body)
+			assert.Equal(t, d, digest.FromBytes(ba.Body).String())
+			for _, h := range []string{"Docker-Content-Digest", "Content-Length", "Etag", "Content-Type"} {
+				assert.Equal(t, ba.Header.Get(h), bb.Header.Get(h), "blob %s header %s", d, h)
+			}
+		}
+		for _, c := range children {
+			check(repo, c)
+		}
+	}
+	for _, r := range refs {
+		check(r.repo, r.ref)
+	}
+	// Listings too.
+	assert.Equal(t, catalog(t, a, 0), catalog(t, b, 0), "catalog")
+	assert.Equal(t, catalog(t, a, 2), catalog(t, b, 2), "catalog in pages of 2")
+	repos := map[string]bool{}
+	for _, r := range refs {
+		repos[r.repo] = true
+	}
+	for repo := range repos {
+		ta, sa := listTags(t, a, repo)
+		tb, sb := listTags(t, b, repo)
+		assert.Equal(t, sa, sb)
+		assert.Equal(t, ta, tb, "tags of %s", repo)
+	}
+}
+
+// TestServeCraneSkopeo pushes and pulls with crane and skopeo through the
+// handler, then has the registry v3 serve the tree it wrote.
+func TestServeCraneSkopeo(t *testing.T) {
+	requireBinary(t, "crane")
+	requireBinary(t, "skopeo")
+	root := t.TempDir()
+	host := serveStore(t, root, server.Options{}.AllDeletes())
+	refs := pushWithCrane(t, host)
+
+	for _, r := range refs {
+		craneValidate(t, host+"/"+r.repo+":"+r.ref)
+	}
+	assert.Equal(t, []string{"again", "docker", "oci"}, strings.Fields(mustTool(t, "crane", "ls", "--insecure", host+"/app")))
+	assert.Equal(t, []string{"app", "multi/images", "multi/index"}, strings.Fields(mustTool(t, "crane", "catalog", "--insecure", host)))
+	layout := filepath.Join(t.TempDir(), "oci")
+	cranePullOCI(t, host+"/app:oci", layout)
+	assert.Equal(t, craneDigest(t, host+"/app:oci"), craneDigest(t, host+"/app@"+craneDigest(t, host+"/app:oci")))
+
+	// skopeo both ways: pull into an OCI layout and a dir:, push back
+	// under other names, all digests kept.
+	ociDir := filepath.Join(t.TempDir(), "layout")
+	skopeoCopy(t, "docker://"+host+"/app:oci", "oci:"+ociDir+":v1", "--preserve-digests")
+	skopeoCopy(t, "oci:"+ociDir+":v1", "docker://"+host+"/copied/oci:v1", "--dest-tls-verify=false", "--preserve-digests")
+	assert.Equal(t, craneDigest(t, host+"/app:oci"), craneDigest(t, host+"/copied/oci:v1"))
+	dirDir := filepath.Join(t.TempDir(), "dir")
+	skopeoCopy(t, "docker://"+host+"/app:docker", "dir:"+dirDir, "--preserve-digests")
+	skopeoCopy(t, "dir:"+dirDir, "docker://"+host+"/copied/docker:v1", "--dest-tls-verify=false", "--preserve-digests")
+	assert.Equal(t, craneDigest(t, host+"/app:docker"), craneDigest(t, host+"/copied/docker:v1"))
+	// (Not an index with platforms: skopeo 1.9 refuses to copy one with
+	// --preserve-digests, from the registry as from the handler.)
+	craneValidate(t, host+"/copied/docker:v1")
+	refs = append(refs, servedRef{"copied/oci", "v1"}, servedRef{"copied/docker", "v1"})
+
+	// A delete through the handler, as the registry's.
+	assert.Equal(t, http.StatusAccepted, deleteTag(t, host, "app", "again"))
+	refs = slices.DeleteFunc(refs, func(r servedRef) bool { return r.ref == "again" })
+
+	// The registry serves what the handler wrote, identically.
+	reg := startRegistry(t, V3, root, RegistryOptions{ReadOnly: true})
+	sameServing(t, host, reg.Host, refs)
+	for _, r := range refs {
+		craneValidate(t, reg.Host+"/"+r.repo+":"+r.ref)
+	}
+	// And regstore's own check finds nothing wrong with the tree.
+	for p, err := range openStore(t, root).Check(t.Context(), regstore.CheckOptions{}) {
+		require.NoError(t, err)
+		t.Errorf("check: %s", p)
+	}
+}
+
+// TestServeRegistryTree has the handler serve a tree the registry v3
+// wrote, and compares every answer with the registry's.
+func TestServeRegistryTree(t *testing.T) {
+	requireBinary(t, "crane")
+	root := t.TempDir()
+	reg := startRegistry(t, V3, root, RegistryOptions{})
+	refs := pushWithCrane(t, reg.Host)
+	// A referrer pushed to the registry (stored, though it has no
+	// referrers API): the handler finds it from the subject field.
+	subject := getManifest(t, reg.Host, "app", "oci")
+	require.Equal(t, http.StatusOK, subject.Status)
+	artifact := pushArtifact(t, reg.Host, "app", subject)
+
+	host := serveStore(t, root, server.Options{ReadOnly: true})
+	sameServing(t, reg.Host, host, refs)
+	for _, r := range refs {
+		craneValidate(t, host+"/"+r.repo+":"+r.ref)
+	}
+	res := httpDo(t, http.MethodGet, "http://"+host+"/v2/app/referrers/"+subject.Digest, nil, nil)
+	require.Equal(t, http.StatusOK, res.Status)
+	var idx struct {
+		Manifests []struct {
+			Digest       string `json:"digest"`
+			ArtifactType string `json:"artifactType"`
+		} `json:"manifests"`
+	}
+	require.NoError(t, json.Unmarshal(res.Body, &idx))
+	require.Len(t, idx.Manifests, 1)
+	assert.Equal(t, artifact, idx.Manifests[0].Digest)
+	assert.Equal(t, "application/vnd.example.note", idx.Manifests[0].ArtifactType)
+}
+
+// pushArtifact pushes an OCI artifact whose subject is subject, by digest,
+// over the plain API, and returns its digest.
+func pushArtifact(t *testing.T, host, repo string, subject ManifestResult) string {
+	t.Helper()
+	empty := []byte("{}")
+	ed := digest.FromBytes(empty)
+	up := startUpload(t, host, repo)
+	res := httpDo(t, http.MethodPut, up.Location+"&digest="+ed.String(), nil, empty)
+	if res.Status == http.StatusBadRequest { // a Location without a query
+		res = httpDo(t, http.MethodPut, up.Location+"?digest="+ed.String(), nil, empty)
+	}
+	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+	m := map[string]any{
+		"schemaVersion": 2,
+		"mediaType":     MediaTypeOCIManifest,
+		"artifactType":  "application/vnd.example.note",
+		"config":        map[string]any{"mediaType": "application/vnd.oci.empty.v1+json", "digest": ed, "size": 2},
+		"layers":        []any{map[string]any{"mediaType": "application/vnd.oci.empty.v1+json", "digest": ed, "size": 2}},
+		"subject":       map[string]any{"mediaType": subject.ContentType, "digest": subject.Digest, "size": len(subject.Body)},
+	}
+	raw, err := json.Marshal(m)
+	require.NoError(t, err)
+	d := digest.FromBytes(raw)
+	res = httpDo(t, http.MethodPut, "http://"+host+"/v2/"+repo+"/manifests/"+d.String(),
+		http.Header{"Content-Type": {MediaTypeOCIManifest}}, raw)
+	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+	return d.String()
+}
