@@ -47,6 +47,9 @@ type Handler struct {
 	w        regstore.WriteFS // nil when read-only
 	opts     Options
 	subjects sync.Map // canonical manifest digest -> referrerInfo
+	// writes is held shared by every request that publishes blobs, links
+	// or tags, and exclusively by Exclusive.
+	writes sync.RWMutex
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -83,6 +86,18 @@ func storeWritable(s *regstore.Store) bool {
 		return false
 	}
 	return !errors.Is(r.UnlinkBlob(digest.Digest("invalid")), errors.ErrUnsupported)
+}
+
+// Exclusive runs fn while no request of the handler publishes anything:
+// requests that would (blob uploads completing, mounts, manifest pushes,
+// deletes) wait until fn returns, reads and chunk uploads go on. It is
+// meant for a garbage collection in the same process, which then cannot
+// race a push: see the package documentation. It does nothing about other
+// processes writing the same tree.
+func (h *Handler) Exclusive(fn func() error) error {
+	h.writes.Lock()
+	defer h.writes.Unlock()
+	return fn()
 }
 
 // readOnly reports whether writes are refused.
@@ -196,6 +211,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, errNameInvalid, map[string]string{"name": name})
 		return
+	}
+	if r.Method == http.MethodPut || r.Method == http.MethodDelete || r.Method == http.MethodPost {
+		h.writes.RLock()
+		defer h.writes.RUnlock()
 	}
 	switch rt {
 	case routeTags:
