@@ -215,3 +215,97 @@ func pushArtifact(t *testing.T, host, repo string, subject ManifestResult) strin
 	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
 	return d.String()
 }
+
+// apiAnswer is what a server answered to one request, reduced to what
+// clients look at: status, error code, Allow.
+type apiAnswer struct {
+	Status int
+	Code   string
+	Allow  string
+}
+
+func answer(t *testing.T, method, url string, header http.Header, body []byte) apiAnswer {
+	t.Helper()
+	res := httpDo(t, method, url, header, body)
+	a := apiAnswer{Status: res.Status, Allow: res.Header.Get("Allow")}
+	var env struct {
+		Errors []struct {
+			Code string `json:"code"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(res.Body, &env) == nil && len(env.Errors) > 0 {
+		a.Code = env.Errors[0].Code
+	}
+	return a
+}
+
+// TestServeErrorsLikeRegistry sends the same failing requests to the
+// registry v3 and to the handler over the same tree, writable (deletes
+// on) and read-only, and requires the same statuses and error codes.
+func TestServeErrorsLikeRegistry(t *testing.T) {
+	requireBinary(t, "crane")
+	root := t.TempDir()
+	reg := startRegistry(t, V3, root, RegistryOptions{})
+	dir := t.TempDir()
+	l1 := makeLayerTar(t, dir, "l1.tar", map[string]string{"a": "b"})
+	craneAppend(t, reg.Host+"/app:v1", true, l1)
+	m := getManifest(t, reg.Host, "app", "v1")
+	require.Equal(t, http.StatusOK, m.Status)
+	missing := digest.FromString("missing").String()
+	_, blobs, _ := manifestRefs(t, m.Body)
+	orphanLayer := strings.Replace(string(m.Body), blobs[len(blobs)-1], missing, 1)
+	oci := http.Header{"Content-Type": {MediaTypeOCIManifest}, "Accept": {manifestAccept}}
+	requests := []struct {
+		name, method, path string
+		header             http.Header
+		body               []byte
+	}{
+		{"unknown tag", "GET", "/v2/app/manifests/nope", oci, nil},
+		{"unknown digest", "GET", "/v2/app/manifests/" + missing, oci, nil},
+		{"bad digest", "GET", "/v2/app/manifests/sha256:abc", oci, nil},
+		{"OCI manifest without Accept", "GET", "/v2/app/manifests/v1", nil, nil},
+		{"unknown repository manifest", "GET", "/v2/nope/manifests/v1", oci, nil},
+		{"unknown blob", "GET", "/v2/app/blobs/" + missing, nil, nil},
+		{"unknown blob HEAD", "HEAD", "/v2/app/blobs/" + missing, nil, nil},
+		{"bad blob digest", "GET", "/v2/app/blobs/sha256:abc", nil, nil},
+		{"unknown repository tags", "GET", "/v2/nope/tags/list", nil, nil},
+		{"negative n", "GET", "/v2/app/tags/list?n=-1", nil, nil},
+		{"catalog n too large", "GET", "/v2/_catalog?n=5000", nil, nil},
+		{"manifest with an unknown layer", "PUT", "/v2/app/manifests/v2", oci, []byte(orphanLayer)},
+		{"manifest not JSON", "PUT", "/v2/app/manifests/v2", oci, []byte("{")},
+		{"manifest digest mismatch", "PUT", "/v2/app/manifests/" + missing, oci, m.Body},
+		{"manifest too large", "PUT", "/v2/app/manifests/v2", oci, []byte(strings.Repeat(" ", 4<<20+1))},
+		{"delete unknown manifest", "DELETE", "/v2/app/manifests/" + missing, nil, nil},
+		{"delete unknown tag", "DELETE", "/v2/app/manifests/nope", nil, nil},
+		{"delete unknown blob", "DELETE", "/v2/app/blobs/" + missing, nil, nil},
+		{"upload status unknown", "GET", "/v2/app/blobs/uploads/8a4b6d0e-4c55-4d4c-9b1e-1d1e2f3a4b5c", nil, nil},
+	}
+	// Deliberate differences: the handler completes a monolithic POST
+	// (?digest=) at once, so it refuses a malformed digest, where the
+	// registry ignores the parameter and opens a session; and it checks
+	// the method before the upload (the registry answers a write to an
+	// upload URL without its _state token in read-only mode with 404
+	// BLOB_UPLOAD_INVALID, with one with 405).
+	host := serveStore(t, root, server.Options{}.AllDeletes())
+	for _, rq := range requests {
+		want := answer(t, rq.method, "http://"+reg.Host+rq.path, rq.header, rq.body)
+		got := answer(t, rq.method, "http://"+host+rq.path, rq.header, rq.body)
+		assert.Equal(t, want, got, "%s: %s %s", rq.name, rq.method, rq.path)
+	}
+
+	// Read-only: both refuse writes the same way.
+	reg.Stop()
+	ro := startRegistry(t, V3, root, RegistryOptions{ReadOnly: true})
+	roHost := serveStore(t, root, server.Options{ReadOnly: true})
+	for _, rq := range [][2]string{
+		{"POST", "/v2/app/blobs/uploads/"},
+		{"PUT", "/v2/app/manifests/v3"},
+		{"DELETE", "/v2/app/manifests/v1"},
+		{"DELETE", "/v2/app/blobs/" + blobs[0]},
+		{"GET", "/v2/app/tags/list"},
+	} {
+		want := answer(t, rq[0], "http://"+ro.Host+rq[1], oci, m.Body)
+		got := answer(t, rq[0], "http://"+roHost+rq[1], oci, m.Body)
+		assert.Equal(t, want, got, "read-only %s %s", rq[0], rq[1])
+	}
+}
