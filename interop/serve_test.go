@@ -251,6 +251,9 @@ func TestServeErrorsLikeRegistry(t *testing.T) {
 	craneAppend(t, reg.Host+"/app:v1", true, l1)
 	m := getManifest(t, reg.Host, "app", "v1")
 	require.Equal(t, http.StatusOK, m.Status)
+	craneAppend(t, reg.Host+"/bydigest:tmp", true, l1)
+	require.Equal(t, http.StatusAccepted, deleteTag(t, reg.Host, "bydigest", "tmp")) // leaves an empty tags directory
+	mustTool(t, "crane", "copy", "--insecure", reg.Host+"/app:v1", reg.Host+"/bydigest2@"+m.Digest)
 	missing := digest.FromString("missing").String()
 	_, blobs, _ := manifestRefs(t, m.Body)
 	orphanLayer := strings.Replace(string(m.Body), blobs[len(blobs)-1], missing, 1)
@@ -269,6 +272,8 @@ func TestServeErrorsLikeRegistry(t *testing.T) {
 		{"unknown blob HEAD", "HEAD", "/v2/app/blobs/" + missing, nil, nil},
 		{"bad blob digest", "GET", "/v2/app/blobs/sha256:abc", nil, nil},
 		{"unknown repository tags", "GET", "/v2/nope/tags/list", nil, nil},
+		{"tags of a repository whose tags were deleted", "GET", "/v2/bydigest/tags/list", nil, nil},
+		{"tags of a repository pushed by digest only", "GET", "/v2/bydigest2/tags/list", nil, nil},
 		{"negative n", "GET", "/v2/app/tags/list?n=-1", nil, nil},
 		{"catalog n too large", "GET", "/v2/_catalog?n=5000", nil, nil},
 		{"manifest with an unknown layer", "PUT", "/v2/app/manifests/v2", oci, []byte(orphanLayer)},
@@ -286,6 +291,9 @@ func TestServeErrorsLikeRegistry(t *testing.T) {
 	// the method before the upload (the registry answers a write to an
 	// upload URL without its _state token in read-only mode with 404
 	// BLOB_UPLOAD_INVALID, with one with 405).
+	// (The registry knows no repository without a tags directory.)
+	assert.Equal(t, apiAnswer{Status: 404, Code: "NAME_UNKNOWN"}, answer(t, "GET", "http://"+reg.Host+"/v2/bydigest2/tags/list", nil, nil))
+	assert.Equal(t, http.StatusOK, answer(t, "GET", "http://"+reg.Host+"/v2/bydigest/tags/list", nil, nil).Status)
 	host := serveStore(t, root, server.Options{}.AllDeletes())
 	for _, rq := range requests {
 		want := answer(t, rq.method, "http://"+reg.Host+rq.path, rq.header, rq.body)

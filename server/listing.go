@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -87,19 +89,21 @@ func (h *Handler) catalog(w http.ResponseWriter, r *http.Request) {
 }
 
 // tags answers GET /v2/<name>/tags/list, sorted, with n and last, and a
-// Link header when more follow. An unknown repository is NAME_UNKNOWN.
+// Link header when more follow. A repository without a tags directory is
+// NAME_UNKNOWN.
 func (h *Handler) tags(w http.ResponseWriter, r *http.Request, repo *regstore.Repository) {
 	n, ok := pageSize(w, r, 0)
 	if !ok {
 		return
 	}
-	exists, err := repo.Exists()
-	if err != nil {
-		writeError(w, errUnknown, err)
-		return
-	}
-	if !exists {
-		writeError(w, errNameUnknown, map[string]string{"name": repo.Name()})
+	// As the registry: without a tags directory (nothing was ever
+	// tagged, or the repository does not exist) the name is unknown.
+	if _, err := fs.Stat(h.store.FS(), h.store.Layout().Tags(repo.Name())); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			writeError(w, errNameUnknown, map[string]string{"name": repo.Name()})
+		} else {
+			writeError(w, errUnknown, err)
+		}
 		return
 	}
 	last := r.URL.Query().Get("last")

@@ -472,7 +472,13 @@ func TestTagParameters(t *testing.T) {
 	img := newImage(t, "1", nil, "")
 	c.pushBlob("a", img.config)
 	c.pushBlob("a", img.layer)
-	resp := c.do("PUT", "/v2/a/manifests/"+img.digest.String()+"?tag=x&tag=y", img.manifest, "Content-Type", v1.MediaTypeImageManifest)
+	resp := c.do("PUT", "/v2/a/manifests/"+img.digest.String(), img.manifest, "Content-Type", v1.MediaTypeImageManifest)
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+	assert.Empty(t, resp.Header.Values("OCI-Tag"))
+	// Never tagged: no tags directory, which the registry answers with
+	// NAME_UNKNOWN.
+	assert.Equal(t, "NAME_UNKNOWN", errorCode(t, c.do("GET", "/v2/a/tags/list", nil)))
+	resp = c.do("PUT", "/v2/a/manifests/"+img.digest.String()+"?tag=x&tag=y", img.manifest, "Content-Type", v1.MediaTypeImageManifest)
 	require.Equal(t, http.StatusCreated, resp.StatusCode)
 	assert.Equal(t, []string{"x", "y"}, resp.Header.Values("OCI-Tag"))
 	repo, _ := s.Repository("a")
