@@ -215,6 +215,7 @@ func TestManifestErrors(t *testing.T) {
 		{"blob delete disabled", "DELETE", "/v2/a/blobs/" + missing.String(), nil, 405, "UNSUPPORTED"},
 		{"unknown blob", "GET", "/v2/a/blobs/" + missing.String(), nil, 404, "BLOB_UNKNOWN"},
 		{"unknown upload", "GET", "/v2/a/blobs/uploads/nope", nil, 404, "BLOB_UPLOAD_UNKNOWN"},
+		{"upload id ..", "DELETE", "/v2/a/blobs/uploads/..", nil, 404, "BLOB_UPLOAD_UNKNOWN"},
 		{"unknown repository tags", "GET", "/v2/a/tags/list", nil, 404, "NAME_UNKNOWN"},
 		{"bad n", "GET", "/v2/_catalog?n=-1", nil, 400, "PAGINATION_NUMBER_INVALID"},
 		{"n over the maximum", "GET", "/v2/_catalog?n=1001", nil, 400, "PAGINATION_NUMBER_INVALID"},

@@ -69,7 +69,7 @@ var errSessionCorrupt = errors.New("upload session's chunks are not contiguous")
 // openSession reads the state of session id. A session that does not
 // exist is an error wrapping fs.ErrNotExist.
 func (h *Handler) openSession(repo *regstore.Repository, id string) (*session, error) {
-	if !uploadIDPattern.MatchString(id) {
+	if !uploadIDPattern.MatchString(id) || id == "." || id == ".." {
 		return nil, fmt.Errorf("upload id %q: %w", id, fs.ErrNotExist)
 	}
 	fsys, l := h.store.FS(), h.store.Layout()
