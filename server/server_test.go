@@ -334,6 +334,10 @@ func TestChunkedUpload(t *testing.T) {
 				assert.Equal(t, http.StatusRequestedRangeNotSatisfiable, resp.StatusCode)
 				assert.Equal(t, "RANGE_INVALID", errorCode(t, resp))
 			}
+			// A chunk whose length disagrees with its range.
+			resp = c.do("PATCH", loc, []byte("xy"), "Content-Range", "20000-20000")
+			assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+			assert.Equal(t, "SIZE_INVALID", errorCode(t, resp))
 			resp = c.do("GET", loc, nil)
 			assert.Equal(t, http.StatusNoContent, resp.StatusCode)
 			assert.Equal(t, "0-19999", resp.Header.Get("Range"))

@@ -304,7 +304,7 @@ func (h *Handler) session(w http.ResponseWriter, repo *regstore.Repository, id s
 // Content-Range ("<start>-<end>", inclusive): it must start where the
 // session's data ends, and agree with Content-Length.
 func checkContentRange(w http.ResponseWriter, r *http.Request, s *session) bool {
-	cr, cl := r.Header.Get("Content-Range"), r.Header.Get("Content-Length")
+	cr := r.Header.Get("Content-Range")
 	if cr == "" {
 		return true
 	}
@@ -320,11 +320,9 @@ func checkContentRange(w http.ResponseWriter, r *http.Request, s *session) bool 
 		writeError(w, errRangeInvalid, fmt.Sprintf("chunk %d-%d does not start at the upload's offset %d", start, end, s.size))
 		return false
 	}
-	if cl != "" {
-		if n, err := strconv.ParseInt(cl, 10, 64); err != nil || n != end-start+1 {
-			writeError(w, errSizeInvalid, nil)
-			return false
-		}
+	if r.ContentLength >= 0 && r.ContentLength != end-start+1 {
+		writeError(w, errSizeInvalid, fmt.Sprintf("Content-Length %d for a chunk of %d bytes", r.ContentLength, end-start+1))
+		return false
 	}
 	return true
 }
