@@ -318,6 +318,8 @@ func TestChunkedUpload(t *testing.T) {
 			for u, err := range repo.Uploads() {
 				require.NoError(t, err)
 				ids = append(ids, u.ID)
+				// Its age is readable, so upload purging applies.
+				assert.Equal(t, ts, u.StartedAt.UTC())
 			}
 			assert.Equal(t, []string{id}, ids)
 
