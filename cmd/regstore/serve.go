@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/regstore/regstore"
@@ -118,7 +117,8 @@ func runServe(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer) er
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		return err
+		_ = srv.Close()
+		return fmt.Errorf("requests still in progress after 10s were cut off: %w", err)
 	}
 	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -133,7 +133,10 @@ func accessLog(h http.Handler, w io.Writer) http.Handler {
 		start := time.Now()
 		lw := &loggedWriter{ResponseWriter: rw, status: http.StatusOK}
 		h.ServeHTTP(lw, r)
-		host, _, _ := strings.Cut(r.RemoteAddr, ":")
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
 		fmt.Fprintf(w, "%s %s %s %q %d %d %s\n", start.UTC().Format(time.RFC3339), host, r.Method,
 			r.URL.RequestURI(), lw.status, lw.n, time.Since(start).Round(time.Microsecond))
 	})
