@@ -7,12 +7,17 @@ package interop
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
@@ -316,4 +321,60 @@ func TestServeErrorsLikeRegistry(t *testing.T) {
 		got := answer(t, rq[0], "http://"+roHost+rq[1], oci, m.Body)
 		assert.Equal(t, want, got, "read-only %s %s", rq[0], rq[1])
 	}
+}
+
+// TestServeCLI runs `regstore serve` as a process: crane pushes, lists and
+// validates through it, and SIGTERM stops it cleanly, its access log on
+// standard error.
+func TestServeCLI(t *testing.T) {
+	requireBinary(t, "crane")
+	bin := buildRegstoreCLI(t)
+	root := filepath.Join(t.TempDir(), "root")
+	host := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	var stderr lockedBuffer
+	cmd := exec.Command(bin, "serve", "--addr", host, root)
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	pid := cmd.Process.Pid
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		<-exited
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + host + "/v2/")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "regstore serve did not start: %s", stderr.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+	layer := makeLayerTar(t, t.TempDir(), "l.tar", map[string]string{"f": "via the CLI"})
+	d := craneAppend(t, host+"/cli/app:v1", true, layer)
+	craneValidate(t, host+"/cli/app:v1")
+	assert.Equal(t, "v1", strings.TrimSpace(mustTool(t, "crane", "ls", "--insecure", host+"/cli/app")))
+	assert.Equal(t, "cli/app", strings.TrimSpace(mustTool(t, "crane", "catalog", "--insecure", host)))
+
+	require.NoError(t, syscall.Kill(pid, syscall.SIGTERM))
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		require.NoError(t, err, "exit status after SIGTERM; stderr:\n%s", stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatal("regstore serve did not stop on SIGTERM")
+	}
+	log := stderr.String()
+	assert.Contains(t, log, `PUT "/v2/cli/app/manifests/v1" 201`)
+	assert.Contains(t, log, "shutting down")
+	// What it wrote is there for every other tool.
+	s := openStore(t, root)
+	repo := storeRepo(t, s, "cli/app")
+	tag, err := repo.Tag("v1")
+	require.NoError(t, err)
+	got, err := tag.Digest()
+	require.NoError(t, err)
+	assert.Equal(t, d, got.String())
 }
