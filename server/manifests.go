@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/http"
 	"strconv"
@@ -189,6 +190,10 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, repo *regs
 		}
 		return
 	}
+	if err := h.recheckReferences(repo, m); err != nil {
+		writeError(w, errManifestBlobUnknown, err)
+		return
+	}
 	d := m.Digest()
 	if want != "" && want != d {
 		// Pushed by a digest of another algorithm: the registry's
@@ -220,6 +225,32 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, repo *regs
 	}
 	hd.Set("Content-Length", "0")
 	w.WriteHeader(http.StatusCreated)
+}
+
+// recheckReferences looks again, after a manifest is published, for what
+// it references: a garbage collection in another process may have removed
+// a blob's link (or data) between the push's check and its publication,
+// in the narrow window the collector leaves. A missing link whose data is
+// there is written again; missing data is reported, so that the client
+// pushes the blob again (its HEAD now answers unknown), which heals the
+// manifest.
+func (h *Handler) recheckReferences(repo *regstore.Repository, m *regstore.Manifest) error {
+	for d := range m.Blobs() {
+		if len(d.URLs) > 0 {
+			continue
+		}
+		if _, err := repo.Blob(d.Digest); errors.Is(err, fs.ErrNotExist) {
+			if _, err := repo.LinkBlob(d.Digest); err != nil {
+				return fmt.Errorf("blob %s was removed while the manifest was pushed: %w", d.Digest, err)
+			}
+		}
+	}
+	for _, c := range m.Children() {
+		if _, err := repo.Manifest(c.Digest); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("child manifest %s was removed while the index was pushed: %w", c.Digest, err)
+		}
+	}
+	return nil
 }
 
 // writeLink publishes a link file holding d at name.
