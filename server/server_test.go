@@ -677,3 +677,72 @@ func TestStoreInspectableWhileServing(t *testing.T) {
 	assert.Equal(t, "beside", string(body(t, resp)))
 	assert.Same(t, s, h.Store())
 }
+
+// hookFS is a MemFS that calls onCommit after each file it publishes.
+type hookFS struct {
+	*regstore.MemFS
+	onCommit func(name string)
+}
+
+func (h *hookFS) Create(name string) (regstore.FileWriter, error) {
+	w, err := h.MemFS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return &hookWriter{FileWriter: w, name: name, fs: h}, nil
+}
+
+type hookWriter struct {
+	regstore.FileWriter
+	name string
+	fs   *hookFS
+}
+
+func (w *hookWriter) Commit() error {
+	err := w.FileWriter.Commit()
+	if err == nil && w.fs.onCommit != nil {
+		w.fs.onCommit(w.name)
+	}
+	return err
+}
+
+// A collector in another process may unlink a blob between a manifest
+// push's check and its publication: the handler looks again and links it
+// back, or reports the blob unknown when its data is gone too.
+func TestManifestPushRechecksReferences(t *testing.T) {
+	for _, dataGone := range []bool{false, true} {
+		t.Run(fmt.Sprintf("data gone %v", dataGone), func(t *testing.T) {
+			hfs := &hookFS{MemFS: regstore.NewMemFS()}
+			s, err := regstore.Open(hfs)
+			require.NoError(t, err)
+			c := newClient(t, server.New(s, server.Options{}))
+			img := newImage(t, "1", nil, "")
+			c.pushBlob("a", img.config)
+			ld := c.pushBlob("a", img.layer)
+			l := s.Layout()
+			hfs.onCommit = func(name string) {
+				if name != l.RevisionLink("a", img.digest) {
+					return
+				}
+				hfs.onCommit = nil
+				require.NoError(t, hfs.Remove(l.LayerLink("a", ld)))
+				if dataGone {
+					require.NoError(t, hfs.Remove(l.BlobData(ld)))
+				}
+			}
+			resp := c.do("PUT", "/v2/a/manifests/v1", img.manifest, "Content-Type", v1.MediaTypeImageManifest)
+			if dataGone {
+				assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+				assert.Equal(t, "MANIFEST_BLOB_UNKNOWN", errorCode(t, resp))
+				// The client pushes the blob again: the image pulls whole.
+				assert.Equal(t, http.StatusNotFound, c.do("HEAD", "/v2/a/blobs/"+ld.String(), nil).StatusCode)
+				c.pushBlob("a", img.layer)
+			} else {
+				assert.Equal(t, http.StatusCreated, resp.StatusCode, "%s", body(t, resp))
+			}
+			got := c.do("GET", "/v2/a/blobs/"+ld.String(), nil)
+			assert.Equal(t, http.StatusOK, got.StatusCode)
+			assert.Equal(t, img.layer, body(t, got))
+		})
+	}
+}
