@@ -69,7 +69,11 @@
 // [Handler.Exclusive], which holds back the requests that publish blobs,
 // links or tags (not reads, nor chunk uploads) while it runs: then no
 // push can race it. A collection from another process relies on its grace
-// window alone, which leaves the narrow window the collector documents.
+// window, which leaves the narrow window the collector documents; the
+// handler narrows it further by looking again, after a manifest is
+// published, for everything the manifest references: a blob link removed
+// meanwhile is written again, and a blob whose data is gone is reported as
+// MANIFEST_BLOB_UNKNOWN, so that the client pushes it again.
 //
 // # What it is not
 //
