@@ -266,8 +266,8 @@ http: {addr: %s}
 `, filepath.Join(dir, "root"), addr)), 0o644))
 	cmd := exec.Command(bin, "serve", config)
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	pid := cmd.Process.Pid
 	t.Cleanup(func() {
@@ -281,7 +281,27 @@ http: {addr: %s}
 			resp.Body.Close()
 			return addr
 		}
-		require.True(t, time.Now().Before(deadline), "registry did not start: %v\n%s", err, out.String())
+		if time.Now().After(deadline) {
+			t.Fatalf("registry did not start: %v\n%s", err, out.String())
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a process's output and a reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
