@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
-	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/check"
 	"github.com/regstore/regstore/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -154,7 +154,7 @@ func TestServeCraneSkopeo(t *testing.T) {
 		craneValidate(t, reg.Host+"/"+r.repo+":"+r.ref)
 	}
 	// And regstore's own check finds nothing wrong with the tree.
-	for p, err := range openStore(t, root).Check(t.Context(), regstore.CheckOptions{}) {
+	for p, err := range check.Problems(t.Context(), openStore(t, root), check.Options{}) {
 		require.NoError(t, err)
 		t.Errorf("check: %s", p)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/opencontainers/image-spec/specs-go"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/server"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,14 +30,14 @@ import (
 // collectGarbage runs one garbage collection of s, with h's publishing
 // writes paused. It is the one place this package's tests call the
 // collector.
-func collectGarbage(ctx context.Context, h *server.Handler, s *regstore.Store, opts regstore.GCOptions) (removed int, err error) {
+func collectGarbage(ctx context.Context, h *server.Handler, s *regstore.Store, opts gc.Options) (removed int, err error) {
 	err = h.Exclusive(func() error {
-		plan, err := s.PlanGC(ctx, opts)
+		plan, err := gc.Mark(ctx, s, opts)
 		if err != nil {
 			return err
 		}
 		removed = len(plan.Blobs)
-		return s.ApplyGC(ctx, plan, opts)
+		return gc.Sweep(ctx, s, plan, opts)
 	})
 	return removed, err
 }
@@ -144,7 +145,7 @@ func TestConcurrentPushPullGC(t *testing.T) {
 			}
 			wg.Go(func() {
 				for ctx.Err() == nil {
-					n, err := collectGarbage(context.Background(), h, s, regstore.GCOptions{
+					n, err := collectGarbage(context.Background(), h, s, gc.Options{
 						DeleteUntagged: true, Grace: grace})
 					if err != nil {
 						report("gc: %v", err)

@@ -57,7 +57,7 @@ var _ http.Handler = (*Handler)(nil)
 // New returns a handler serving s with opts.
 func New(s *regstore.Store, opts Options) *Handler {
 	h := &Handler{store: s, opts: opts}
-	if w, ok := s.FS().(regstore.WriteFS); ok && !opts.ReadOnly && storeWritable(s) {
+	if w, err := s.Writer(); err == nil && !opts.ReadOnly {
 		h.w = w
 	}
 	return h
@@ -75,18 +75,6 @@ func NewMemory(opts Options) (*regstore.Store, *Handler) {
 
 // Store is the store the handler serves.
 func (h *Handler) Store() *regstore.Store { return h.store }
-
-// storeWritable reports whether s accepts writes (it may have been opened
-// with [regstore.ReadOnly] on a writable backend). It asks a write that is
-// refused before any I/O: read-only stores refuse it as unsupported,
-// writable ones as invalid input.
-func storeWritable(s *regstore.Store) bool {
-	r, err := s.Repository("probe")
-	if err != nil {
-		return false
-	}
-	return !errors.Is(r.UnlinkBlob(digest.Digest("invalid")), errors.ErrUnsupported)
-}
 
 // Exclusive runs fn while no request of the handler publishes anything:
 // requests that would (blob uploads completing, mounts, manifest pushes,
