@@ -360,7 +360,7 @@ func TestGCWritesBetweenPlanAndApply(t *testing.T) {
 
 				published := c.write(t, app, old)
 				_, err = gc.Sweep(t.Context(), s, plan, opts)
-		require.NoError(t, err)
+				require.NoError(t, err)
 				for _, m := range published {
 					checkImage(t, app, m)
 				}

@@ -105,7 +105,7 @@ func TestGCApply(t *testing.T) {
 	plan, err := gc.Mark(ctx, g.s, opts)
 	require.NoError(t, err)
 	_, err = gc.Sweep(ctx, g.s, plan, opts)
-		require.NoError(t, err)
+	require.NoError(t, err)
 
 	again, err := gc.Mark(ctx, g.s, opts)
 	require.NoError(t, err)

@@ -764,7 +764,7 @@ func TestGCParity(t *testing.T) {
 
 				// Sweep: regstore on ours, the registry on theirs.
 				_, err = gc.Sweep(context.Background(), st, plan, opts)
-		require.NoError(t, err)
+				require.NoError(t, err)
 				garbageCollect(t, V3, theirs, false, untagged)
 				compareTrees(t, theirs, ours)
 
@@ -966,7 +966,7 @@ func TestGCDifferences(t *testing.T) {
 
 			// Sweep both and list what differs on disk.
 			_, err = gc.Sweep(context.Background(), st, plan, opts)
-		require.NoError(t, err)
+			require.NoError(t, err)
 			garbageCollect(t, V3, theirs, false, untagged)
 			a, b := snapshotTree(t, ours), snapshotTree(t, theirs)
 			var onlyOurs, onlyTheirs []string

@@ -395,7 +395,7 @@ func crashCases(t *testing.T) []crashCase {
 				return err
 			}
 			_, err = gc.Sweep(ctx, s, plan, opts)
-		return err
+			return err
 		}
 	}
 
