@@ -351,6 +351,15 @@ const (
 var kindNames = [...]string{"", "blob data", "layer link", "revision link", "tag current link",
 	"tag index link", "signature link", "upload", "temporary file", "unknown file", "quarantined file", "gc leftover"}
 
+// isLink reports whether k is one of the link kinds.
+func (k EntryKind) isLink() bool {
+	switch k {
+	case LayerLink, RevisionLink, SignatureLink, TagCurrentLink, TagIndexLink:
+		return true
+	}
+	return false
+}
+
 func (k EntryKind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
 		return kindNames[k]
@@ -370,7 +379,8 @@ type Entry struct {
 }
 
 // Walk yields every file of the layout (and each upload session directory,
-// whose contents are not entered), classified, in lexical pre-order
+// whose contents are not entered, and each directory where a link file
+// belongs, with its directory FileInfo, not entered either), classified, in lexical pre-order
 // ([fs.WalkDir] order; key byte order on a [WalkFS] backend, which has no
 // empty directories). It is the whole-tree view integrity tools start from.
 func (s *Store) Walk() iter.Seq2[Entry, error] {
@@ -399,7 +409,16 @@ func (s *Store) walkDirs(root string, yield func(Entry, error) bool) error {
 		if p == root {
 			return nil
 		}
-		e := classify(strings.TrimPrefix(p, root+"/"), d.IsDir())
+		rel := strings.TrimPrefix(p, root+"/")
+		e := classify(rel, d.IsDir())
+		if d.IsDir() && e.Kind == 0 {
+			// A directory where a link file belongs is yielded as that
+			// link, with its directory FileInfo: the registry fails on
+			// it, and integrity tools must see it.
+			if f := classify(rel, false); f.Kind.isLink() {
+				e = f
+			}
+		}
 		if e.Kind == 0 {
 			return nil // a directory to enter
 		}
