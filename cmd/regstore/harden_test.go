@@ -57,7 +57,6 @@ func TestRmRefusesSymlinkInTree(t *testing.T) {
 	assert.Contains(t, kindsOf(t, got["problems"]), "symlink-in-tree")
 }
 
-
 // copyLinks writes every link of repository from again below the
 // directory of name, by layout paths.
 func copyLinks(t *testing.T, s *regstore.Store, from, name string) {
