@@ -52,9 +52,10 @@ func TestRmRefusesSymlinkInTree(t *testing.T) {
 		assert.Contains(t, errOut, "symbolic link inside the layout", "rm %s", ref)
 		assert.Equal(t, before, snapshot(t, tr.dir), "rm %s changed the tree", ref)
 	}
-	// check names it.
+	// check names it, inspect warns.
 	got := runJSON(t, 1, "check", "--links-only", "--json", tr.dir)
 	assert.Contains(t, kindsOf(t, got["problems"]), "symlink-in-tree")
+	assert.Contains(t, runOK(t, "inspect", tr.dir), "warning: list repositories")
 }
 
 // copyLinks writes every link of repository from again below the
@@ -91,6 +92,7 @@ func TestGCKeepsUnnamedRepository(t *testing.T) {
 	}
 	got := runJSON(t, 1, "check", "--links-only", "--json", tr.dir)
 	assert.Contains(t, kindsOf(t, got["problems"]), "name-invalid")
+	assert.Contains(t, runOK(t, "inspect", tr.dir), `repository directory "tagt/App": not a valid repository name`)
 }
 
 // Item 3: a revision link naming another digest makes gc refuse (exit 2)
