@@ -90,6 +90,10 @@ func (l Layout) BlobDataAside(d digest.Digest) string { return l.BlobData(d) + a
 // journal ([Layout.GCRunJournal]).
 func (l Layout) GCJournal() string { return path.Join(l.root, gcJournal) }
 
+// GCDir is the directory, below the layout root, of the collections'
+// journals ([Layout.GCRunJournal]).
+func (l Layout) GCDir() string { return path.Join(l.root, path.Dir(gcJournal)) }
+
 // GCRunJournal is the file in which the collection run lists the blobs
 // whose data it is moving aside, so that an interrupted one can be
 // finished: _gc/aside-<run>. run must be a single path component of

@@ -222,6 +222,8 @@ var layoutGolden = []struct {
 		"docker/registry/v2/blobs/sha256/2c/" + goldenHex256 + "/data.gc"},
 	{"GCJournal", func(l regstore.Layout) string { return l.GCJournal() },
 		"docker/registry/v2/_gc/aside"},
+	{"GCDir", func(l regstore.Layout) string { return l.GCDir() },
+		"docker/registry/v2/_gc"},
 	{"GCRunJournal", func(l regstore.Layout) string { return l.GCRunJournal("20261203T181812Z-bc8e0796") },
 		"docker/registry/v2/_gc/aside-20261203T181812Z-bc8e0796"},
 	{"Repositories", func(l regstore.Layout) string { return l.Repositories() },

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"iter"
 	"maps"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -337,7 +336,8 @@ func (s *checker) checkNames(st *checkState) ([]Problem, error) {
 			if !e.IsDir() {
 				continue // a file or a symbolic link: reported by the walk
 			}
-			tag, p := e.Name(), path.Join(dir, e.Name())
+			tag := e.Name()
+			p := s.layout.Tag(repo, tag)
 			if err := regstore.ValidateTag(tag); err != nil {
 				out = append(out, Problem{Kind: TagInvalid, Path: p, Repository: repo, Tag: tag,
 					Message: fmt.Sprintf("tag directory %s of %s is not a valid tag name; the registry cannot serve it, but its --delete-untagged (and regstore gc's) keeps the manifest it names", tag, repo)})

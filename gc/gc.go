@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
-	"path"
 	"slices"
 	"strings"
 	"sync"
@@ -534,7 +533,7 @@ func (s *collector) tagDirs(name string) ([]string, error) {
 	for _, e := range entries {
 		switch {
 		case e.Type()&fs.ModeSymlink != 0:
-			p := path.Join(dir, e.Name())
+			p := s.layout.Tag(name, e.Name())
 			return nil, &regstore.Error{Op: "gc", Repository: name, Path: p, Err: fmt.Errorf("%w: %s", regstore.ErrSymlink, p)}
 		case e.IsDir():
 			tags = append(tags, e.Name())
@@ -856,7 +855,7 @@ func runID(started time.Time) string {
 // blobs again. Each journal is removed once done. It returns the blobs put
 // back.
 func (s *collector) recoverGC(w regstore.WriteFS) ([]digest.Digest, error) {
-	dir := path.Dir(s.layout.GCJournal())
+	dir := s.layout.GCDir()
 	var journals []string
 	err := regstore.WalkFiles(s.fsys, dir, func(p string, fi fs.FileInfo) error {
 		if e := s.layout.Classify(p, false); e.Kind == regstore.GCLeftover && e.Digest == "" {
