@@ -192,7 +192,7 @@ func crashTempDir(t *testing.T) string {
 
 // crashGCLeftover is what an interrupted collection leaves: blob data
 // moved aside ("<data>.gc") and its journal.
-var crashGCLeftover = regexp.MustCompile(`(/blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64}/data\.gc|/_gc/aside)$`)
+var crashGCLeftover = regexp.MustCompile(`(/blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64}/data\.gc|/_gc/aside(-[^/]+)?)$`)
 
 // crashRemovable reports whether a problem Check finds is a leftover that
 // can be removed with nothing lost and that no reader trips over:
@@ -208,9 +208,15 @@ var crashGCLeftover = regexp.MustCompile(`(/blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64
 //     remove it; nothing points at it.
 //   - gc-interrupted: blob data gc.Sweep moved aside (blobs/.../data.gc),
 //     which only happens to blobs the plan doomed, and the journal naming
-//     them (_gc/aside), from which the next gc.Sweep puts the data back.
+//     them (_gc/aside-<run>), from which the next gc.Sweep puts the data
+//     back.
 //     Nothing points at it unless a pointer dangles, and the
 //     dangling-pointer check catches that separately.
+//   - tag-without-current: a tag directory whose current link is not
+//     written yet (a tag write crashed after the index entry, which goes
+//     first) or already gone (a tag delete crashed after removing it, which
+//     goes first). The registry leaves the same; a pull of the tag answers
+//     "unknown", as for a missing tag; the re-run finishes it.
 //
 // Every other kind (blob-missing, reference-missing, reference-unlinked,
 // tag-unresolvable, tag-not-in-index, the link and manifest kinds) is damage
@@ -220,7 +226,7 @@ var crashGCLeftover = regexp.MustCompile(`(/blobs/sha256/[0-9a-f]{2}/[0-9a-f]{64
 // name missing data, as documented).
 func crashRemovable(p check.Problem) bool {
 	switch p.Kind {
-	case check.TempFileLeft, check.BlobOrphan, check.GCInterrupted:
+	case check.TempFileLeft, check.BlobOrphan, check.GCInterrupted, check.TagWithoutCurrent:
 		return true
 	}
 	return false
