@@ -35,8 +35,11 @@ import (
 // _uploads, so the remains of an abandoned first push (links and uploads
 // but no _manifests, not listed by the catalog) can be removed too. A
 // missing repository is an error wrapping [fs.ErrNotExist], an invalid name
-// one wrapping [ErrInvalidName], and a read-only backend one wrapping
-// [errors.ErrUnsupported]; nothing is changed then.
+// one wrapping [ErrInvalidName], a read-only backend one wrapping
+// [errors.ErrUnsupported], and a symbolic link on the repository's path or
+// inside it one wrapping [ErrSymlink] (the registry follows links; a delete
+// through one would remove another repository's data); nothing is changed
+// then.
 func (s *Store) DeleteRepository(name string) error {
 	const op = "delete repository"
 	r, err := s.Repository(name)
@@ -46,6 +49,10 @@ func (s *Store) DeleteRepository(name string) error {
 	w, err := s.writer(op, name, "")
 	if err != nil {
 		return err
+	}
+	l := s.layout
+	if err := s.refuseSymlinks(l.Manifests(name), l.Layers(name), l.Uploads(name)); err != nil {
+		return r.err(op, "", l.Repository(name), err)
 	}
 	exists, err := r.hasContent()
 	if err != nil {
@@ -152,6 +159,13 @@ func (s *Store) MoveRepository(from, to string) error {
 	w, err := s.writer(op, from, "")
 	if err != nil {
 		return err
+	}
+	l := s.layout
+	if err := s.refuseSymlinks(l.Manifests(from), l.Layers(from), l.Uploads(from)); err != nil {
+		return src.err(op, "", l.Repository(from), err)
+	}
+	if err := s.refuseSymlink(l.Repository(to)); err != nil {
+		return dst.err(op, "", l.Repository(to), err)
 	}
 	if ok, err := src.hasContent(); err != nil || !ok {
 		if err == nil {

@@ -28,6 +28,11 @@ var (
 	// ErrManifestTooLarge: a manifest exceeds [MaxManifestSize]. It also
 	// matches ErrManifestInvalid.
 	ErrManifestTooLarge = &sentinel{"manifest too large", ErrManifestInvalid}
+	// ErrSymlink: a symbolic link inside the layout. The registry follows
+	// it; regstore never follows one when it changes or collects the tree
+	// (the link could redirect a delete to another repository), and
+	// refuses instead. It also matches [fs.ErrInvalid].
+	ErrSymlink = &sentinel{"symbolic link inside the layout", fs.ErrInvalid}
 	// ErrManifestBlobUnknown: a manifest names a blob or child manifest that
 	// is not in the repository, so the registry would refuse the push.
 	ErrManifestBlobUnknown = errors.New("manifest references unknown blob")

@@ -14,8 +14,15 @@ import (
 // v2 layout. The registry cannot be configured to use another.
 const DefaultLayoutRoot = "docker/registry/v2"
 
-// MaxNameLength is the longest repository name the v3 registry accepts.
+// MaxNameLength bounds repository names, as the registry does: a name whose
+// first component is a host name (see [ValidateName]) may have at most
+// MaxNameLength characters after that first component and its slash; any
+// other name at most MaxNameLength in total.
 const MaxNameLength = 255
+
+// maxComponent is the longest directory name an operating system creates:
+// no repository name component can exceed it and still be on disk.
+const maxComponent = 255
 
 // Layout builds every path of the v2 storage layout. It is the only place
 // in this package that joins path strings. All paths are slash-separated
@@ -66,8 +73,8 @@ func (l Layout) BlobData(d digest.Digest) string { return path.Join(l.BlobDir(d)
 // relative to the layout root. The registry never reads there.
 const QuarantineDir = "_quarantine"
 
-// gcJournal, below the layout root, lists the blobs whose data a
-// collection is moving aside while it does.
+// gcJournal, below the layout root, is the journal of collections before
+// journals were per run: one shared file. It is still recovered.
 const gcJournal = "_gc/aside"
 
 // asideSuffix names blob data that a collection moved aside.
@@ -78,9 +85,30 @@ const asideSuffix = ".gc"
 // reports such files as [GCLeftover].
 func (l Layout) BlobDataAside(d digest.Digest) string { return l.BlobData(d) + asideSuffix }
 
-// GCJournal is the file in which a collection lists the blobs whose data it
-// is moving aside, so that an interrupted one can be finished.
+// GCJournal is the shared journal file that collections before per-run
+// journals wrote; collections recover it. Its directory holds every run's
+// journal ([Layout.GCRunJournal]).
 func (l Layout) GCJournal() string { return path.Join(l.root, gcJournal) }
+
+// GCDir is the directory, below the layout root, of the collections'
+// journals ([Layout.GCRunJournal]).
+func (l Layout) GCDir() string { return path.Join(l.root, path.Dir(gcJournal)) }
+
+// GCRunJournal is the file in which the collection run lists the blobs
+// whose data it is moving aside, so that an interrupted one can be
+// finished: _gc/aside-<run>. run must be a single path component of
+// letters, digits, '-', '_' or '.'; [Layout.Classify] reports every such
+// file as [GCLeftover].
+func (l Layout) GCRunJournal(run string) string { return path.Join(l.root, gcJournal+"-"+run) }
+
+// isGCJournal reports whether rel, below the layout root, is a journal.
+func isGCJournal(rel string) bool {
+	if rel == gcJournal {
+		return true
+	}
+	run, ok := strings.CutPrefix(rel, gcJournal+"-")
+	return ok && run != "" && !strings.Contains(run, "/")
+}
 
 // Repositories is the directory holding every repository.
 func (l Layout) Repositories() string { return path.Join(l.root, "repositories") }
@@ -206,23 +234,53 @@ func wellFormed(d digest.Digest) bool {
 var (
 	// nameComponent is distribution/reference's path component grammar.
 	nameComponent = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*$`)
+	// hostComponent is its host name grammar without a port: dot-separated
+	// labels of letters (either case), digits and inner hyphens.
+	hostComponent = regexp.MustCompile(`^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*$`)
 	tagPattern    = regexp.MustCompile(`^[\w][\w.-]{0,127}$`)
 	uploadPattern = regexp.MustCompile(`^[a-zA-Z0-9_=-][a-zA-Z0-9._=-]*$`)
 )
 
-// ValidateName checks a repository name against the v3 registry's grammar:
-// lowercase alphanumeric components separated by '.', '_', '__' or runs of
-// '-', joined by '/', at most [MaxNameLength] characters. A registry host
-// with a port or upper-case letters cannot be stored on disk and is refused.
-// The error wraps [ErrInvalidName] (and so [fs.ErrInvalid]).
+// ValidateName checks a repository name against the grammar of the names
+// the registry (2.8 and v3, filesystem driver, no blob-descriptor cache)
+// accepts in a push and so can hold on disk: the union of both, which is
+// v3's.
+//
+//   - A name is components joined by '/'. Every component but the first is
+//     a path component: lowercase alphanumeric runs separated by one '.',
+//     one '_', exactly "__", or a run of '-'
+//     ([a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*).
+//   - The first component of a name with two or more components may
+//     instead be a host name: dot-separated labels of letters of either
+//     case, digits and inner hyphens ("Team", "EXAMPLE.com", "localhost").
+//     A port (':') or an IPv6 address cannot be stored by the registry's
+//     filesystem driver and is refused.
+//   - Length: when the first component is a host name, the part after it
+//     and its slash has at most [MaxNameLength] characters (the first
+//     component is not counted, as v3 does; 2.8 counts the whole name and
+//     so accepts a subset); otherwise the whole name has at most
+//     MaxNameLength characters. No component has more than 255 bytes (the
+//     operating system's limit on a directory name).
+//
+// A single component is never a host name: "App" is refused, "Team/app"
+// accepted, "team/App" refused. The error wraps [ErrInvalidName] (and so
+// [fs.ErrInvalid]).
 func ValidateName(name string) error {
 	if name == "" {
 		return fmt.Errorf("%w: empty", ErrInvalidName)
 	}
-	if len(name) > MaxNameLength {
-		return fmt.Errorf("%w: %d characters, at most %d", ErrInvalidName, len(name), MaxNameLength)
+	comps := strings.Split(name, "/")
+	counted, rest := name, comps
+	if len(comps) > 1 && hostComponent.MatchString(comps[0]) {
+		if len(comps[0]) > maxComponent {
+			return fmt.Errorf("%w: host component of %d characters, at most %d", ErrInvalidName, len(comps[0]), maxComponent)
+		}
+		counted, rest = name[len(comps[0])+1:], comps[1:]
 	}
-	for c := range strings.SplitSeq(name, "/") {
+	if len(counted) > MaxNameLength {
+		return fmt.Errorf("%w: %d characters, at most %d", ErrInvalidName, len(counted), MaxNameLength)
+	}
+	for _, c := range rest {
 		if !nameComponent.MatchString(c) {
 			return fmt.Errorf("%w: %q: component %q must match [a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*", ErrInvalidName, name, c)
 		}

@@ -39,6 +39,17 @@ func TestValidateName(t *testing.T) {
 		{"example.com/x", true}, // a lowercase domain is just a component with dots
 		{strings.Repeat("a", 255), true},
 		{strings.Repeat("a/", 127) + "a", true}, // 255 characters, 128 components
+		// A first component that is a host name: either case, not counted
+		// in the length (the registry v3 serves these).
+		{"Team/app", true},
+		{"EXAMPLE.com/app", true},
+		{"Example.com/x", true},
+		{"my-host.example/a/b", true},
+		{"a/" + strings.Repeat("b", 255), true},         // 257 in total
+		{"x.y/" + strings.Repeat("b", 255), true},       // 259 in total
+		{"localhost/" + strings.Repeat("b", 255), true}, // 265 in total
+		{strings.Repeat("l", 250) + "/tagt/app", true},
+		{strings.Repeat("a", 64), true}, // 64 hex: served without a cache
 
 		{"", false},
 		{"A", false},
@@ -65,7 +76,17 @@ func TestValidateName(t *testing.T) {
 		{".", false},
 		{"..", false},
 		{"localhost:5000/x", false},
-		{"Example.com/x", false},
+		{"10.0.0.1:5000/app", false},
+		{"[::1]/app", false},
+		{"team/App", false},
+		{"tagt/App", false},
+		{"a___b/app", false},
+		{"-team/app", false},
+		{"team-/app", false},
+		{"a..b/app", false},
+		{"a/" + strings.Repeat("b", 256), false},
+		{"a_b/" + strings.Repeat("b", 252), false}, // not a host: 256 in total
+		{strings.Repeat("h", 256) + "/app", false}, // longer than a directory name
 		{"a b", false},
 		{"a\n", false},
 		{"a\x00b", false},
@@ -74,7 +95,8 @@ func TestValidateName(t *testing.T) {
 		{"a@sha256", false},
 		{"a:latest", false},
 		{strings.Repeat("a", 256), false},
-		{strings.Repeat("a/", 128) + "a", false}, // 257 characters
+		{strings.Repeat("a/", 128) + "a", true},  // 257 characters, 255 after the host "a"
+		{strings.Repeat("a/", 129) + "a", false}, // 257 after the host
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := regstore.ValidateName(c.name)
@@ -200,6 +222,10 @@ var layoutGolden = []struct {
 		"docker/registry/v2/blobs/sha256/2c/" + goldenHex256 + "/data.gc"},
 	{"GCJournal", func(l regstore.Layout) string { return l.GCJournal() },
 		"docker/registry/v2/_gc/aside"},
+	{"GCDir", func(l regstore.Layout) string { return l.GCDir() },
+		"docker/registry/v2/_gc"},
+	{"GCRunJournal", func(l regstore.Layout) string { return l.GCRunJournal("20261203T181812Z-bc8e0796") },
+		"docker/registry/v2/_gc/aside-20261203T181812Z-bc8e0796"},
 	{"Repositories", func(l regstore.Layout) string { return l.Repositories() },
 		"docker/registry/v2/repositories"},
 	{"Repository", func(l regstore.Layout) string { return l.Repository("team/app") },

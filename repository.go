@@ -156,6 +156,9 @@ func (r *Repository) UnlinkBlob(d digest.Digest) error {
 		return err
 	}
 	p := r.s.layout.LayerLink(r.name, d)
+	if err := r.s.refuseSymlink(p); err != nil {
+		return r.err("unlink blob", d.String(), p, err)
+	}
 	if err := w.Remove(p); err != nil {
 		return r.err("unlink blob", d.String(), p, err)
 	}
@@ -323,6 +326,9 @@ func (r *Repository) DeleteManifest(d digest.Digest) error {
 		return r.err("delete manifest", string(d), "", err)
 	}
 	p := r.s.layout.RevisionLink(r.name, d)
+	if err := r.s.refuseSymlink(p); err != nil {
+		return r.err("delete manifest", d.String(), p, err)
+	}
 	if _, err := r.resolve("delete manifest", d, p); err != nil {
 		return err
 	}

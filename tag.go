@@ -65,6 +65,10 @@ func (t *Tag) Set(d digest.Digest) error {
 	if err != nil {
 		return err
 	}
+	dir := t.r.s.layout.Tag(t.r.name, t.name)
+	if err := t.r.s.refuseSymlink(dir); err != nil {
+		return t.r.err("set tag", t.name, dir, err)
+	}
 	if _, err := t.r.Manifest(d); err != nil {
 		return err
 	}
@@ -92,13 +96,17 @@ func (t *Tag) History() iter.Seq2[digest.Digest, error] {
 // Delete removes the tag as the v3 registry's DELETE by tag does: the whole
 // tag directory, index included. Its current link goes first, so the tag
 // never resolves to a partly deleted state. A missing tag is an error
-// wrapping [fs.ErrNotExist].
+// wrapping [fs.ErrNotExist]; a symbolic link on the tag's path or inside it
+// one wrapping [ErrSymlink], and nothing is removed.
 func (t *Tag) Delete() error {
 	w, err := t.r.s.writer("delete tag", t.r.name, t.name)
 	if err != nil {
 		return err
 	}
 	dir := t.r.s.layout.Tag(t.r.name, t.name)
+	if err := t.r.s.refuseSymlinks(dir); err != nil {
+		return t.r.err("delete tag", t.name, dir, err)
+	}
 	if _, err := fs.Stat(t.r.s.fsys, dir); err != nil {
 		return t.r.err("delete tag", t.name, dir, err)
 	}
@@ -176,7 +184,9 @@ func (r *Repository) links(dir, op string, resolve bool) iter.Seq2[digest.Digest
 
 // WalkLinks calls fn for each file dir/<alg>/<hex>/link whose path names a
 // valid digest, in lexical order. A missing dir is empty. fn may return
-// fs.SkipAll to stop.
+// fs.SkipAll to stop. A symbolic link in place of an <alg> or <hex>
+// directory (the registry follows it) is an error wrapping [ErrSymlink]:
+// what it stands for can be neither skipped nor changed safely.
 func WalkLinks(fsys fs.FS, dir string, fn func(p string, d digest.Digest) error) error {
 	if _, ok := fsys.(WalkFS); ok {
 		return WalkFiles(fsys, dir, func(p string, _ fs.FileInfo) error {
@@ -201,6 +211,9 @@ func WalkLinks(fsys fs.FS, dir string, fn func(p string, d digest.Digest) error)
 		return err
 	}
 	for _, a := range algs {
+		if a.Type()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%w: %s", ErrSymlink, path.Join(dir, a.Name()))
+		}
 		if !a.IsDir() {
 			continue
 		}
@@ -212,6 +225,9 @@ func WalkLinks(fsys fs.FS, dir string, fn func(p string, d digest.Digest) error)
 			return err
 		}
 		for _, h := range hexes {
+			if h.Type()&fs.ModeSymlink != 0 {
+				return fmt.Errorf("%w: %s", ErrSymlink, path.Join(dir, a.Name(), h.Name()))
+			}
 			d := digest.NewDigestFromEncoded(digest.Algorithm(a.Name()), h.Name())
 			if !h.IsDir() || ValidateDigest(d) != nil {
 				continue

@@ -2,6 +2,7 @@ package regstore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"iter"
 	"path"
@@ -24,7 +25,8 @@ import (
 // directory holding _manifests is a repository and directories whose name
 // starts with "_" are not entered. A nested repository whose name sorts
 // before "_" comes before its parent: a/0, a, a/c, a-b, a.b, b. Directories
-// whose name is not a valid repository name are skipped.
+// whose name is not a valid repository name ([ValidateName]) and symbolic
+// links are skipped; [Store.RepositoryNames] yields every one.
 func (s *Store) Repositories() iter.Seq2[*Repository, error] {
 	return s.RepositoriesAfter("")
 }
@@ -34,46 +36,80 @@ func (s *Store) Repositories() iter.Seq2[*Repository, error] {
 // not last itself exists. Unlike the registry's own paging, no repository
 // is skipped at a page boundary.
 func (s *Store) RepositoriesAfter(last string) iter.Seq2[*Repository, error] {
-	lastKey := repoKey(last)
 	return func(yield func(*Repository, error) bool) {
-		root := s.layout.Repositories()
-		var walk func(dir string, comps []string) bool
-		walk = func(dir string, comps []string) bool {
-			entries, err := fs.ReadDir(s.fsys, dir)
+		s.repositoryDirs(last, false, func(name string, err error) bool {
 			if err != nil {
-				if dir == root && errors.Is(err, fs.ErrNotExist) {
-					return true
-				}
-				yield(nil, &Error{Op: "list repositories", Path: dir, Err: err})
-				return false
+				return yield(nil, err)
 			}
-			for _, e := range entries {
-				name := e.Name()
-				key := append(comps[:len(comps):len(comps)], name)
-				// Skip what sorts before last, subtree and all.
-				if last != "" && compareNameKeys(key, lastKey[:min(len(key), len(lastKey))]) < 0 {
+			if ValidateName(name) != nil {
+				return true
+			}
+			return yield(&Repository{s: s, name: name}, nil)
+		})
+	}
+}
+
+// RepositoryNames yields the name of every directory below repositories/
+// that holds _manifests, whatever the name, in the order of
+// [Store.Repositories]: the registry's catalog and its garbage collector
+// discover repositories this way and validate no name. A name that fails
+// [ValidateName] gets no [Repository] handle; tools that remove data keep
+// what such a repository references ([Layout] builds its paths), and
+// integrity checks report it. A symbolic link met below repositories/ (the
+// registry would follow it) ends the sequence with an error wrapping
+// [ErrSymlink].
+func (s *Store) RepositoryNames() iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		s.repositoryDirs("", true, yield)
+	}
+}
+
+// repositoryDirs walks repositories/ for directories holding _manifests.
+// With strict, a symbolic link is an error; otherwise it is skipped.
+func (s *Store) repositoryDirs(last string, strict bool, yield func(string, error) bool) {
+	lastKey := repoKey(last)
+	root := s.layout.Repositories()
+	var walk func(dir string, comps []string) bool
+	walk = func(dir string, comps []string) bool {
+		entries, err := fs.ReadDir(s.fsys, dir)
+		if err != nil {
+			if dir == root && errors.Is(err, fs.ErrNotExist) {
+				return true
+			}
+			yield("", &Error{Op: "list repositories", Path: dir, Err: err})
+			return false
+		}
+		for _, e := range entries {
+			name := e.Name()
+			key := append(comps[:len(comps):len(comps)], name)
+			// Skip what sorts before last, subtree and all.
+			if last != "" && compareNameKeys(key, lastKey[:min(len(key), len(lastKey))]) < 0 {
+				continue
+			}
+			switch {
+			case e.Type()&fs.ModeSymlink != 0:
+				if strict {
+					p := path.Join(dir, name)
+					yield("", &Error{Op: "list repositories", Path: p, Err: fmt.Errorf("%w: %s", ErrSymlink, p)})
+					return false
+				}
+			case name == "_manifests":
+				if comps == nil || last != "" && compareNameKeys(key, lastKey) <= 0 {
 					continue
 				}
-				switch {
-				case name == "_manifests":
-					repo := strings.Join(comps, "/")
-					if last != "" && compareNameKeys(key, lastKey) <= 0 || ValidateName(repo) != nil {
-						continue
-					}
-					if !yield(&Repository{s: s, name: repo}, nil) {
-						return false
-					}
-				case strings.HasPrefix(name, "_") || !e.IsDir():
-				default:
-					if !walk(path.Join(dir, name), key) {
-						return false
-					}
+				if !yield(strings.Join(comps, "/"), nil) {
+					return false
+				}
+			case strings.HasPrefix(name, "_") || !e.IsDir():
+			default:
+				if !walk(path.Join(dir, name), key) {
+					return false
 				}
 			}
-			return true
 		}
-		walk(root, nil)
+		return true
 	}
+	walk(root, nil)
 }
 
 // repoKey is the position of repository name in walk order: its components
@@ -309,11 +345,20 @@ const (
 	TempFile                            // *.tmp, left by an interrupted write
 	UnknownFile                         // anything else
 	Quarantined                         // below _quarantine/, moved aside by Repair
-	GCLeftover                          // blobs/.../data.gc or _gc/aside, left by an interrupted gc.Sweep
+	GCLeftover                          // blobs/.../data.gc or a journal _gc/aside[-<run>], left by an interrupted gc.Sweep
 )
 
 var kindNames = [...]string{"", "blob data", "layer link", "revision link", "tag current link",
 	"tag index link", "signature link", "upload", "temporary file", "unknown file", "quarantined file", "gc leftover"}
+
+// isLink reports whether k is one of the link kinds.
+func (k EntryKind) isLink() bool {
+	switch k {
+	case LayerLink, RevisionLink, SignatureLink, TagCurrentLink, TagIndexLink:
+		return true
+	}
+	return false
+}
 
 func (k EntryKind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
@@ -334,7 +379,8 @@ type Entry struct {
 }
 
 // Walk yields every file of the layout (and each upload session directory,
-// whose contents are not entered), classified, in lexical pre-order
+// whose contents are not entered, and each directory where a link file
+// belongs, with its directory FileInfo, not entered either), classified, in lexical pre-order
 // ([fs.WalkDir] order; key byte order on a [WalkFS] backend, which has no
 // empty directories). It is the whole-tree view integrity tools start from.
 func (s *Store) Walk() iter.Seq2[Entry, error] {
@@ -363,7 +409,16 @@ func (s *Store) walkDirs(root string, yield func(Entry, error) bool) error {
 		if p == root {
 			return nil
 		}
-		e := classify(strings.TrimPrefix(p, root+"/"), d.IsDir())
+		rel := strings.TrimPrefix(p, root+"/")
+		e := classify(rel, d.IsDir())
+		if d.IsDir() && e.Kind == 0 {
+			// A directory where a link file belongs is yielded as that
+			// link, with its directory FileInfo: the registry fails on
+			// it, and integrity tools must see it.
+			if f := classify(rel, false); f.Kind.isLink() {
+				e = f
+			}
+		}
 		if e.Kind == 0 {
 			return nil // a directory to enter
 		}
@@ -449,7 +504,7 @@ func classify(rel string, dir bool) Entry {
 	if strings.HasSuffix(rel, ".tmp") {
 		return Entry{Kind: TempFile}
 	}
-	if rel == gcJournal {
+	if isGCJournal(rel) {
 		return Entry{Kind: GCLeftover}
 	}
 	if c[0] == "blobs" {

@@ -55,14 +55,24 @@ func TestRepositoriesOrder(t *testing.T) {
 		h.dir(path.Join(h.l.Repositories(), "_hidden", "x", "_manifests"))
 		h.put(path.Join(h.l.Repositories(), "_manifests"), "")
 		h.put(path.Join(h.l.Repositories(), "stray-file"), "")
-		// Repositories: an empty _manifests (left by GC), a repository
-		// nested below an invalid directory name is invalid too.
+		// Repositories: an empty _manifests (left by GC); a repository
+		// whose first component is a host name in upper case ("Upper" alone
+		// is not a valid name, "Upper/lower" is: the registry v3 serves it);
+		// one whose later component has upper case is not valid.
 		h.dir(h.l.Manifests("gc/emptied"))
 		h.dir(path.Join(h.l.Repositories(), "Upper", "lower", "_manifests"))
+		h.dir(path.Join(h.l.Repositories(), "b", "Upper", "_manifests"))
 
 		got, err = hNames(h.s.Repositories())
 		require.NoError(t, err)
-		assert.Equal(t, []string{"a/0", "a", "a/c", "a-b", "a.b", "b", "gc/emptied"}, got, "Repositories() with distractors")
+		assert.Equal(t, []string{"Upper/lower", "a/0", "a", "a/c", "a-b", "a.b", "b", "gc/emptied"}, got, "Repositories() with distractors")
+		var all []string
+		for n, err := range h.s.RepositoryNames() {
+			require.NoError(t, err)
+			all = append(all, n)
+		}
+		assert.Equal(t, []string{"Upper", "Upper/lower", "a/0", "a", "a/c", "a-b", "a.b", "b/Upper", "b", "gc/emptied"}, all,
+			"RepositoryNames() yields every directory holding _manifests, whatever its name")
 		for _, n := range []string{"layers/only", "uploads/only"} {
 			ok, err := h.repo(n).Exists()
 			require.NoError(t, err)

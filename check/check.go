@@ -10,6 +10,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -29,18 +30,25 @@ const (
 	LinkEmpty         ProblemKind = "link-empty"          // a link file with no content
 	LinkTrailingBytes ProblemKind = "link-trailing-bytes" // a digest followed by a newline or other bytes
 	LinkUnknownAlg    ProblemKind = "link-unknown-algorithm"
-	LinkUnparsable    ProblemKind = "link-unparsable"    // anything else that is not "<alg>:<hex>"
-	TagNotInIndex     ProblemKind = "tag-not-in-index"   // current link not recorded in the tag's index
-	TagUnresolvable   ProblemKind = "tag-unresolvable"   // current link names a manifest not in the repository
-	ManifestInvalid   ProblemKind = "manifest-invalid"   // does not parse as any manifest the registry reads
-	ManifestTooLarge  ProblemKind = "manifest-too-large" // over 4 MiB
-	ReferenceMissing  ProblemKind = "reference-missing"  // a blob or child manifest that is not in the store
-	ReferenceUnlinked ProblemKind = "reference-unlinked" // a blob or child that exists but is not linked in the repository
-	UploadStale       ProblemKind = "upload-stale"       // an upload older than the stale age
-	UploadMalformed   ProblemKind = "upload-malformed"   // an upload whose startedat is missing or unreadable
-	TempFileLeft      ProblemKind = "temp-file"          // a *.tmp left by an interrupted write
-	GCInterrupted     ProblemKind = "gc-interrupted"     // blob data an interrupted gc.Sweep moved aside, or its journal
-	UnknownFileInTree ProblemKind = "unknown-file"       // a file that is no part of the layout
+	LinkUnparsable    ProblemKind = "link-unparsable"     // anything else that is not "<alg>:<hex>"
+	TagNotInIndex     ProblemKind = "tag-not-in-index"    // current link not recorded in the tag's index
+	TagUnresolvable   ProblemKind = "tag-unresolvable"    // current link names a manifest not in the repository
+	ManifestInvalid   ProblemKind = "manifest-invalid"    // does not parse as any manifest the registry reads
+	ManifestTooLarge  ProblemKind = "manifest-too-large"  // over 4 MiB
+	ReferenceMissing  ProblemKind = "reference-missing"   // a blob or child manifest that is not in the store
+	ReferenceUnlinked ProblemKind = "reference-unlinked"  // a blob or child that exists but is not linked in the repository
+	UploadStale       ProblemKind = "upload-stale"        // an upload older than the stale age
+	UploadMalformed   ProblemKind = "upload-malformed"    // an upload whose startedat is missing or unreadable
+	TempFileLeft      ProblemKind = "temp-file"           // a *.tmp left by an interrupted write
+	GCInterrupted     ProblemKind = "gc-interrupted"      // blob data an interrupted gc.Sweep moved aside, or its journal
+	UnknownFileInTree ProblemKind = "unknown-file"        // a file that is no part of the layout
+	NameInvalid       ProblemKind = "name-invalid"        // a repository directory whose name is not a valid repository name
+	SymlinkInTree     ProblemKind = "symlink-in-tree"     // a symbolic link inside the layout (mutations refuse to follow it)
+	LinkMismatch      ProblemKind = "link-mismatch"       // a well-formed link naming another digest than its path
+	LinkIsDirectory   ProblemKind = "link-is-directory"   // a directory where a link file belongs
+	TagWithoutCurrent ProblemKind = "tag-without-current" // a tag directory with no current/link
+	TagInvalid        ProblemKind = "tag-invalid"         // a tag directory whose name is not a valid tag
+	BlobUnreadable    ProblemKind = "blob-unreadable"     // blob data that cannot be read (permissions, I/O, a symlink leaving the root)
 )
 
 // Problem is one finding of [Problems].
@@ -80,6 +88,8 @@ type checkState struct {
 	revisions  map[string]map[digest.Digest]digest.Digest
 	tagCurrent map[string]map[string]Problem // repo → tag → current link (Digest = target)
 	tagIndex   map[string]map[string]map[digest.Digest]bool
+	repos      map[string]bool        // every repository name met in the walk
+	journaled  map[digest.Digest]bool // blobs a gc journal names
 }
 
 // Check walks the whole store and yields every problem it finds, as it
@@ -102,7 +112,8 @@ func Problems(ctx context.Context, store *regstore.Store, opts Options) iter.Seq
 	return func(yield func(Problem, error) bool) {
 		st := &checkState{blobs: map[digest.Digest]int64{}, referenced: map[digest.Digest]bool{},
 			layers: map[string]map[digest.Digest]digest.Digest{}, revisions: map[string]map[digest.Digest]digest.Digest{},
-			tagCurrent: map[string]map[string]Problem{}, tagIndex: map[string]map[string]map[digest.Digest]bool{}}
+			tagCurrent: map[string]map[string]Problem{}, tagIndex: map[string]map[string]map[digest.Digest]bool{},
+			repos: map[string]bool{}, journaled: map[digest.Digest]bool{}}
 		for e, err := range s.Walk() {
 			if err == nil {
 				err = ctx.Err()
@@ -122,6 +133,16 @@ func Problems(ctx context.Context, store *regstore.Store, opts Options) iter.Seq
 				return
 			}
 		}
+		ps, err := s.checkNames(st)
+		for _, p := range ps {
+			if !yield(p, nil) {
+				return
+			}
+		}
+		if err != nil {
+			yield(Problem{}, err)
+			return
+		}
 		for _, d := range sortedDigests(st.blobs) {
 			if !st.referenced[d] {
 				p := Problem{Kind: BlobOrphan, Path: s.layout.BlobData(d), Digest: d,
@@ -139,6 +160,28 @@ func Problems(ctx context.Context, store *regstore.Store, opts Options) iter.Seq
 
 // checkEntry looks at one walked file.
 func (s *checker) checkEntry(st *checkState, e regstore.Entry, opts Options) []Problem {
+	var out []Problem
+	if e.Repository != "" {
+		st.repos[e.Repository] = true
+	}
+	if e.Info != nil && e.Info.Mode()&fs.ModeSymlink != 0 {
+		// Reported, and then judged as what it stands for (the registry
+		// follows it): a link is read through it, data re-hashed.
+		out = append(out, Problem{Kind: SymlinkInTree, Path: e.Path, Repository: e.Repository, Tag: e.Tag, Digest: e.Digest,
+			Message: fmt.Sprintf("%s is a symbolic link: the registry follows it, regstore's rm, gc and repair refuse to", e.Path)})
+		if e.Kind == regstore.UnknownFile {
+			return out // a directory the registry enters through the link
+		}
+	}
+	if e.Info != nil && e.Info.IsDir() && e.Kind != regstore.UploadDir {
+		return append(out, Problem{Kind: LinkIsDirectory, Path: e.Path, Repository: e.Repository, Tag: e.Tag, Digest: e.Digest,
+			Message: fmt.Sprintf("%s is a directory where a %s belongs: the registry fails on it, and gc refuses to run", e.Path, e.Kind)})
+	}
+	return append(out, s.checkFile(st, e, opts)...)
+}
+
+// checkFile looks at one walked file, by kind.
+func (s *checker) checkFile(st *checkState, e regstore.Entry, opts Options) []Problem {
 	switch e.Kind {
 	case regstore.BlobData:
 		st.blobs[e.Digest] = e.Info.Size()
@@ -148,6 +191,14 @@ func (s *checker) checkEntry(st *checkState, e regstore.Entry, opts Options) []P
 			return []Problem{p}
 		}
 		st.referenced[target] = true
+		if e.Digest != "" && target != e.Digest && (e.Kind != regstore.LayerLink || target.Algorithm() == e.Digest.Algorithm()) {
+			// Not an alias link (a _layers link of another algorithm
+			// naming the canonical digest): the link contradicts its path.
+			st.referenced[e.Digest] = true
+			p.Kind, p.Target = LinkMismatch, target
+			p.Message = fmt.Sprintf("%s %s in %s names %s, not the digest of its path; gc refuses to run until it is fixed", e.Kind, e.Digest, e.Repository, target)
+			return []Problem{p}
+		}
 		switch e.Kind {
 		case regstore.LayerLink:
 			setIn(st.layers, e.Repository)[e.Digest] = target
@@ -174,8 +225,24 @@ func (s *checker) checkEntry(st *checkState, e regstore.Entry, opts Options) []P
 		return []Problem{{Kind: TempFileLeft, Path: e.Path, Repository: e.Repository,
 			Message: fmt.Sprintf("temporary file %s was left by an interrupted write; it can be removed", e.Path)}}
 	case regstore.GCLeftover:
-		return []Problem{{Kind: GCInterrupted, Path: e.Path, Digest: e.Digest,
-			Message: fmt.Sprintf("%s was left by an interrupted garbage collection; the next gc.Sweep (regstore gc) puts moved data back or removes it", e.Path)}}
+		msg := fmt.Sprintf("%s was left by an interrupted garbage collection; the next gc.Sweep (regstore gc) puts the data it names back", e.Path)
+		if e.Digest == "" {
+			// A journal; journals sort before blobs/, so their names are
+			// known when the data moved aside is met.
+			if raw, err := regstore.ReadFileMax(s.fsys, e.Path, 200<<20); err == nil {
+				for line := range strings.Lines(string(raw)) {
+					st.journaled[digest.Digest(strings.TrimSpace(line))] = true
+				}
+			}
+		} else {
+			switch {
+			case st.journaled[e.Digest]:
+				msg = fmt.Sprintf("%s is data an interrupted garbage collection moved aside; the next gc.Sweep (regstore gc) puts it back (a journal names it)", e.Path)
+			default:
+				msg = fmt.Sprintf("%s is data a garbage collection moved aside and no journal names; gc keeps it but does not put it back: check --repair restore-gc-data does", e.Path)
+			}
+		}
+		return []Problem{{Kind: GCInterrupted, Path: e.Path, Digest: e.Digest, Message: msg}}
 	case regstore.UnknownFile:
 		return []Problem{{Kind: UnknownFileInTree, Path: e.Path, Repository: e.Repository,
 			Message: fmt.Sprintf("%s is not part of the registry layout", e.Path)}}
@@ -245,6 +312,45 @@ func (s *checker) checkUpload(e regstore.Entry, opts Options) []Problem {
 		return []Problem{p}
 	}
 	return nil
+}
+
+// checkNames reports the repository directories whose name is not valid,
+// and, in every repository met, the tag directories without a current link
+// or whose name is not a valid tag.
+func (s *checker) checkNames(st *checkState) ([]Problem, error) {
+	var out []Problem
+	for _, repo := range sortedKeys(st.repos) {
+		if err := regstore.ValidateName(repo); err != nil {
+			out = append(out, Problem{Kind: NameInvalid, Path: s.layout.Repository(repo), Repository: repo,
+				Message: fmt.Sprintf("repository %q: %v; the registry lists it in its catalog and its own gc aborts on it; regstore gc keeps everything it references", repo, errors.Unwrap(err))})
+		}
+		dir := s.layout.Tags(repo)
+		entries, err := fs.ReadDir(s.fsys, dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return out, &regstore.Error{Op: "check", Repository: repo, Path: dir, Err: err}
+		}
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue // a file or a symbolic link: reported by the walk
+			}
+			tag := e.Name()
+			p := s.layout.Tag(repo, tag)
+			if err := regstore.ValidateTag(tag); err != nil {
+				out = append(out, Problem{Kind: TagInvalid, Path: p, Repository: repo, Tag: tag,
+					Message: fmt.Sprintf("tag directory %s of %s is not a valid tag name; the registry cannot serve it, but its --delete-untagged (and regstore gc's) keeps the manifest it names", tag, repo)})
+			}
+			if _, ok := st.tagCurrent[repo][tag]; !ok {
+				if _, err := fs.Stat(s.fsys, s.layout.TagCurrent(repo, tag)); errors.Is(err, fs.ErrNotExist) {
+					out = append(out, Problem{Kind: TagWithoutCurrent, Path: p, Repository: repo, Tag: tag,
+						Message: fmt.Sprintf("tag %s:%s has no current link: the registry lists it and fails to pull it", repo, tag)})
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // checkRepositories checks tags and manifests once every link is known.
@@ -350,16 +456,31 @@ func (s *checker) rehash(ctx context.Context, st *checkState, n int, yield func(
 	go func() {
 		defer close(found)
 		_ = workers.Run(ctx, n, len(ds), func(i int) error {
-			b, err := s.Blob(ds[i])
-			if err != nil {
-				return nil // removed meanwhile
-			}
-			if err := b.Verify(); err != nil && (errors.Is(err, regstore.ErrDigestMismatch) || errors.Is(err, regstore.ErrSizeMismatch)) {
+			report := func(p Problem) {
 				select {
-				case found <- Problem{Kind: BlobCorrupt, Path: b.Path(), Digest: b.Digest(),
-					Message: fmt.Sprintf("blob %s is corrupt: %v", b.Digest(), errors.Unwrap(err))}:
+				case found <- p:
 				case <-ctx.Done():
 				}
+			}
+			b, err := s.Blob(ds[i])
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // removed meanwhile
+			}
+			if err != nil {
+				report(Problem{Kind: BlobUnreadable, Path: s.layout.BlobData(ds[i]), Digest: ds[i],
+					Message: fmt.Sprintf("blob %s cannot be read: %v", ds[i], errors.Unwrap(err))})
+				return nil
+			}
+			switch err := b.Verify(); {
+			case err == nil:
+			case errors.Is(err, regstore.ErrDigestMismatch) || errors.Is(err, regstore.ErrSizeMismatch):
+				report(Problem{Kind: BlobCorrupt, Path: b.Path(), Digest: b.Digest(),
+					Message: fmt.Sprintf("blob %s is corrupt: %v", b.Digest(), errors.Unwrap(err))})
+			case errors.Is(err, fs.ErrNotExist):
+				// removed meanwhile
+			default:
+				report(Problem{Kind: BlobUnreadable, Path: b.Path(), Digest: b.Digest(),
+					Message: fmt.Sprintf("blob %s cannot be read: %v", b.Digest(), errors.Unwrap(err))})
 			}
 			return nil
 		}, nil)

@@ -273,6 +273,55 @@ var brokenCases = []brokenCase{
 			d := digest.FromString("swept")
 			return []string{kp(check.GCInterrupted, k.s.Layout().Root()+"/_gc/aside"), kp(check.GCInterrupted, k.s.Layout().BlobData(d)+".gc")}
 		}},
+	{"repository directory with a name regstore cannot name",
+		func(k *kit) error { return copyRepoLinks(k.s, "app/web", "tagt/App") },
+		func(k *kit) []string {
+			return []string{kp(check.NameInvalid, k.s.Layout().Repository("tagt/App"))}
+		}},
+	{"revision link naming another digest than its path",
+		func(k *kit) error {
+			return writeLink(k.s, k.s.Layout().RevisionLink("app", k.sig.Digest()), k.docker.Digest())
+		},
+		func(k *kit) []string {
+			return []string{kp(check.LinkMismatch, k.s.Layout().RevisionLink("app", k.sig.Digest()))}
+		}},
+	{"link path that is a directory",
+		func(k *kit) error {
+			w, err := k.s.Writer()
+			if err != nil {
+				return err
+			}
+			p := k.s.Layout().TagCurrent("app", "docker")
+			if err := w.Remove(p); err != nil {
+				return err
+			}
+			return regstore.WriteFile(w, p+"/x", strings.NewReader("x"))
+		},
+		func(k *kit) []string {
+			return []string{kp(check.LinkIsDirectory, k.s.Layout().TagCurrent("app", "docker"))}
+		}},
+	{"tag directory without a current link",
+		func(k *kit) error {
+			w, err := k.s.Writer()
+			if err != nil {
+				return err
+			}
+			return w.Remove(k.s.Layout().TagCurrent("app", "docker"))
+		},
+		func(k *kit) []string {
+			return []string{kp(check.TagWithoutCurrent, k.s.Layout().Tag("app", "docker"))}
+		}},
+	{"tag directory whose name is not a valid tag",
+		func(k *kit) error {
+			l := k.s.Layout()
+			if err := writeLink(k.s, l.TagIndexLink("app", ".bad", k.img.Digest()), k.img.Digest()); err != nil {
+				return err
+			}
+			return writeLink(k.s, l.TagCurrent("app", ".bad"), k.img.Digest())
+		},
+		func(k *kit) []string {
+			return []string{kp(check.TagInvalid, k.s.Layout().Tag("app", ".bad"))}
+		}},
 	{"unknown file",
 		func(k *kit) error { return regstoretest.UnknownFile(k.s, "repositories/app/notes.txt", []byte("hi")) },
 		func(k *kit) []string {
@@ -324,6 +373,14 @@ func TestBrokenCasesCoverEveryKind(t *testing.T) {
 			for kind := range countKinds(runCheck(t, k.s, false)) {
 				covered[kind] = true
 			}
+		}
+	}
+	// The kinds only a directory tree can have: its own cases.
+	for _, tc := range dirBrokenCases {
+		k := buildKit(t, kitBackends[1].load)
+		require.NoError(t, tc.brk(k), tc.name)
+		for kind := range countKinds(runCheck(t, k.s, false)) {
+			covered[kind] = true
 		}
 	}
 	for _, kind := range declared {

@@ -48,6 +48,13 @@ type RepairOptions struct {
 	// a manifest). A link file that exists but is corrupt is not
 	// overwritten.
 	Relink bool
+	// RestoreGCData puts back blob data that a garbage collection moved
+	// aside (gc-interrupted problems naming a blobs/.../data.gc) when the
+	// blob's data is missing: a journal-less copy the next collection would
+	// not put back. It runs before every other repair, so a link whose data
+	// was only moved aside is healed, not removed as dangling. When the data
+	// exists the copy aside is left alone.
+	RestoreGCData bool
 	// DryRun reports what would be done and changes nothing.
 	DryRun bool
 }
@@ -61,6 +68,7 @@ const (
 	RepairRemoveTag  RepairOp = "remove-tag"  // a whole tag directory removed
 	RepairWriteLink  RepairOp = "write-link"  // a missing link written
 	RepairQuarantine RepairOp = "quarantine"  // a file or directory moved to To
+	RepairRestore    RepairOp = "restore"     // data moved aside by gc put back at Path
 	RepairSkip       RepairOp = "skip"        // nothing done; Message says why
 )
 
@@ -106,8 +114,9 @@ func (a RepairAction) String() string { return a.Message }
 // returned with it.
 func Repair(ctx context.Context, store *regstore.Store, problems []Problem, opts RepairOptions) ([]RepairAction, error) {
 	s := newChecker(store)
-	rp := &repairer{s: s, dry: opts.DryRun, gone: map[string]bool{}, written: map[string]digest.Digest{}, created: map[string]bool{}}
-	if !opts.DryRun && (opts.RemoveDanglingLinks || opts.RestoreTagIndex || opts.Quarantine || opts.Relink) {
+	rp := &repairer{s: s, dry: opts.DryRun, gone: map[string]bool{}, written: map[string]digest.Digest{}, created: map[string]bool{},
+		restored: map[digest.Digest]bool{}}
+	if !opts.DryRun && (opts.RemoveDanglingLinks || opts.RestoreTagIndex || opts.Quarantine || opts.Relink || opts.RestoreGCData) {
 		w, err := writer(s.Store, "repair")
 		if err != nil {
 			return nil, err
@@ -120,6 +129,7 @@ func Repair(ctx context.Context, store *regstore.Store, problems []Problem, opts
 		do   func(Problem) error
 	}
 	steps := []step{
+		{opts.RestoreGCData, rp.asideRank, rp.restoreAside},
 		{opts.RemoveDanglingLinks, rp.danglingRank, rp.removeDangling},
 		{opts.Quarantine, rp.quarantineRank, rp.quarantine},
 		{opts.RestoreTagIndex, kindRank(TagNotInIndex), rp.restoreTagIndex},
@@ -160,13 +170,14 @@ func kindRank(k ProblemKind) func(Problem) int {
 // repairer is one run of Repair. In a dry run, gone and written stand for
 // the changes not made, so later validations see the tree as it would be.
 type repairer struct {
-	s       *checker
-	w       regstore.WriteFS // nil in a dry run
-	dry     bool
-	gone    map[string]bool          // paths removed or moved away by this run
-	written map[string]digest.Digest // links written by this run
-	created map[string]bool          // quarantine destinations made by this run
-	actions []RepairAction
+	s        *checker
+	w        regstore.WriteFS // nil in a dry run
+	dry      bool
+	gone     map[string]bool          // paths removed or moved away by this run
+	written  map[string]digest.Digest // links written by this run
+	created  map[string]bool          // quarantine destinations made by this run
+	restored map[digest.Digest]bool   // blob data put back by this run
+	actions  []RepairAction
 	// named is every _layers and revision link, by the digest it names;
 	// read once, when a quarantine first needs it.
 	named map[digest.Digest][]string
@@ -217,6 +228,9 @@ func (rp *repairer) readLink(p string) (digest.Digest, error) {
 
 // hasData reports whether blob d's data exists (as a file).
 func (rp *repairer) hasData(d digest.Digest) (bool, error) {
+	if rp.restored[d] {
+		return true, nil
+	}
 	fi, err := rp.stat(rp.s.layout.BlobData(d))
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -239,6 +253,39 @@ func (rp *repairer) skip(p Problem, why string) {
 
 func (rp *repairer) fail(op, path string, err error) error {
 	return &regstore.Error{Op: "repair: " + op, Path: path, Err: err}
+}
+
+// Restoring data moved aside by gc.
+
+func (rp *repairer) asideRank(p Problem) int {
+	if p.Kind != GCInterrupted || p.Digest == "" || p.Path != rp.s.layout.BlobDataAside(p.Digest) {
+		return -1
+	}
+	return 0
+}
+
+func (rp *repairer) restoreAside(p Problem) error {
+	if !rp.exists(p.Path) {
+		rp.skip(p, "the data moved aside is gone")
+		return nil
+	}
+	if ok, err := rp.hasData(p.Digest); err != nil {
+		return rp.fail("stat blob", p.Path, err)
+	} else if ok {
+		rp.skip(p, fmt.Sprintf("the data of %s exists; the copy aside is left for gc", p.Digest))
+		return nil
+	}
+	dst := rp.s.layout.BlobData(p.Digest)
+	if !rp.dry {
+		if err := regstore.Rename(rp.w, p.Path, dst); err != nil {
+			return rp.fail("restore", p.Path, err)
+		}
+	}
+	rp.gone[p.Path] = true
+	rp.restored[p.Digest] = true
+	rp.add(RepairAction{Op: RepairRestore, Kind: p.Kind, Path: dst, Digest: p.Digest,
+		Message: fmt.Sprintf("put back the data of %s that a garbage collection had moved aside", p.Digest)})
+	return nil
 }
 
 // Removing dangling links.
@@ -277,6 +324,13 @@ func (rp *repairer) removeDangling(p Problem) error {
 		return rp.fail("stat blob", p.Path, err)
 	} else if ok {
 		rp.skip(p, fmt.Sprintf("the data of %s exists now", target))
+		return nil
+	}
+	if regstore.ValidateDigest(target) == nil && rp.exists(rp.s.layout.BlobDataAside(target)) {
+		// Its data was moved aside by a garbage collection: put back,
+		// never unlinked.
+		rp.skip(p, fmt.Sprintf("the data of %s was moved aside by a garbage collection (%s): restore it (restore-gc-data, or the next gc when a journal names it)",
+			target, rp.s.layout.BlobDataAside(target)))
 		return nil
 	}
 	switch e.Kind {

@@ -6,6 +6,14 @@
 // grace window that protects what was written recently. [PurgeUploads]
 // removes abandoned upload sessions, as the registry's upload purging does.
 //
+// What it cannot name, parse or read it keeps or refuses, never skips: a
+// directory holding _manifests whose name is not valid is marked whole and
+// left alone ([Plan].Unnamed); a tag directory whose name is not a valid
+// tag still tags; a revision link naming another digest than its path, a
+// link that is a directory or a symbolic link below repositories/ ends
+// [Mark] with an error. [Sweep] reports what it removed and, apart, what
+// it kept of the plan and why ([Result]).
+//
 // It is built only on the exported API of package regstore, as a
 // third-party tool would be. It is not a retention policy: it never removes
 // a tag (see the retain package for that), only what no tag, or with

@@ -3,7 +3,9 @@ package gc
 import (
 	"context"
 	"crypto/md5"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"slices"
@@ -74,6 +76,12 @@ type Plan struct {
 	Bytes int64 `json:"bytes"`
 	// Marked counts the manifests and blobs kept.
 	Marked int `json:"marked"`
+	// Unnamed lists the directories holding _manifests whose name is not
+	// a valid repository name ([regstore.ValidateName]): the registry's
+	// catalog lists them and its own collector aborts on them. Everything
+	// they reference is kept and nothing in them is removed; check reports
+	// them as name-invalid.
+	Unnamed []string `json:"unnamed,omitempty"`
 }
 
 func (o *Options) defaults() {
@@ -90,7 +98,9 @@ func (o *Options) defaults() {
 
 // repoMarks is what marking one repository found.
 type repoMarks struct {
-	repo       *regstore.Repository
+	name       string
+	repo       *regstore.Repository // nil when name is not a valid name
+	store      *regstore.Store
 	intern     func(digest.Digest) digest.Digest
 	marked     map[digest.Digest]bool // manifests and blobs kept from this repository
 	candidates []digest.Digest        // untagged manifests not (yet) kept
@@ -133,7 +143,7 @@ func Mark(ctx context.Context, store *regstore.Store, opts Options) (*Plan, erro
 	// instead of a stat per link. Only the blobs left unmarked are
 	// stat'ed, in the sweep.
 	var (
-		repos   []*regstore.Repository
+		repos   []string
 		files   map[string]*repoFiles
 		err     error
 		blobs   map[digest.Digest]digest.Digest
@@ -160,9 +170,14 @@ func Mark(ctx context.Context, store *regstore.Store, opts Options) (*Plan, erro
 		}
 		return d
 	}
+	for _, name := range repos {
+		if regstore.ValidateName(name) != nil {
+			plan.Unnamed = append(plan.Unnamed, name)
+		}
+	}
 	results := make([]*repoMarks, len(repos))
 	err = workers.Run(ctx, opts.Workers, len(repos), func(i int) error {
-		rm, err := s.markRepository(repos[i], files[repos[i].Name()], plan.Cutoff, opts, exists, intern)
+		rm, err := s.markRepository(repos[i], files[repos[i]], plan.Cutoff, opts, exists, intern)
 		results[i] = rm
 		return err
 	}, func(done int) {
@@ -191,7 +206,7 @@ func Mark(ctx context.Context, store *regstore.Store, opts Options) (*Plan, erro
 	for _, rm := range results {
 		for _, d := range rm.candidates {
 			if !marked[d] {
-				plan.Manifests[rm.repo.Name()] = append(plan.Manifests[rm.repo.Name()], d)
+				plan.Manifests[rm.name] = append(plan.Manifests[rm.name], d)
 			}
 		}
 		// A _layers link goes only when its blob goes. (The registry judges
@@ -202,7 +217,7 @@ func Mark(ctx context.Context, store *regstore.Store, opts Options) (*Plan, erro
 				if l.path == "" {
 					l.path = l.target
 				}
-				plan.LayerLinks[rm.repo.Name()] = append(plan.LayerLinks[rm.repo.Name()], l.path)
+				plan.LayerLinks[rm.name] = append(plan.LayerLinks[rm.name], l.path)
 			}
 		}
 	}
@@ -249,13 +264,16 @@ func Mark(ctx context.Context, store *regstore.Store, opts Options) (*Plan, erro
 	return plan, nil
 }
 
-func collectRepos(s *regstore.Store) ([]*regstore.Repository, error) {
-	var repos []*regstore.Repository
-	for r, err := range s.Repositories() {
+// collectRepos lists every directory holding _manifests, whatever its
+// name: one the registry serves must be marked through even when regstore
+// cannot name it.
+func collectRepos(s *regstore.Store) ([]string, error) {
+	var repos []string
+	for name, err := range s.RepositoryNames() {
 		if err != nil {
 			return nil, err
 		}
-		repos = append(repos, r)
+		repos = append(repos, name)
 	}
 	return repos, nil
 }
@@ -279,9 +297,10 @@ type linkFile struct {
 }
 
 // listRepositories lists every repository's links at once, through the
-// flat listing of a WalkFS backend. It returns the repositories in catalog
-// order.
-func (s *collector) listRepositories() ([]*regstore.Repository, map[string]*repoFiles, error) {
+// flat listing of a WalkFS backend. It returns the names of the
+// repositories (every prefix holding _manifests, whatever its name) in
+// catalog order.
+func (s *collector) listRepositories() ([]string, map[string]*repoFiles, error) {
 	root := s.layout.Repositories()
 	files := map[string]*repoFiles{}
 	get := func(repo string) *repoFiles {
@@ -323,13 +342,7 @@ func (s *collector) listRepositories() ([]*regstore.Repository, map[string]*repo
 	names := slices.SortedFunc(maps.Keys(hasManifests), func(a, b string) int {
 		return regstore.CompareNames(a, b)
 	})
-	var repos []*regstore.Repository
-	for _, name := range names {
-		if r, err := s.Repository(name); err == nil {
-			repos = append(repos, r)
-		}
-	}
-	return repos, files, nil
+	return names, files, nil
 }
 
 // target reads link l, or takes its target from the listing when the
@@ -364,13 +377,21 @@ func (s *collector) isYoung(l linkFile, cutoff time.Time) bool {
 // through index children held in the same repository. Each revision link
 // and manifest is read once; with files (from a flat listing) links whose
 // content the listing proves are not read at all.
-func (s *collector) markRepository(r *regstore.Repository, files *repoFiles, cutoff time.Time, opts Options, exists func(digest.Digest) bool, intern func(digest.Digest) digest.Digest) (*repoMarks, error) {
-	rm := &repoMarks{repo: r, intern: intern, marked: map[digest.Digest]bool{}, subjects: map[digest.Digest]digest.Digest{},
+//
+// A repository whose name is not valid is marked whole (every manifest,
+// tagged or not, and every _layers link's blob) and nothing of it is
+// planned for removal. A revision link that names another digest than its
+// path ends the mark with an error wrapping [regstore.ErrCorruptLink]:
+// which of the two the registry serves is not for a collector to guess.
+func (s *collector) markRepository(name string, files *repoFiles, cutoff time.Time, opts Options, exists func(digest.Digest) bool, intern func(digest.Digest) digest.Digest) (*repoMarks, error) {
+	r, _ := s.Repository(name) // nil for a name regstore cannot name
+	keepAll := r == nil
+	rm := &repoMarks{name: name, repo: r, store: s.Store, intern: intern, marked: map[digest.Digest]bool{}, subjects: map[digest.Digest]digest.Digest{},
 		manifests: map[digest.Digest]bool{}, cache: map[digest.Digest]*regstore.Manifest{}}
 	defer func() { rm.cache = nil }()
 	if files == nil {
 		var err error
-		if files, err = s.repoLinkFiles(r); err != nil {
+		if files, err = s.repoLinkFiles(name); err != nil {
 			return nil, err
 		}
 	}
@@ -381,7 +402,7 @@ func (s *collector) markRepository(r *regstore.Repository, files *repoFiles, cut
 			continue
 		}
 		if err != nil {
-			return nil, repoErr(r, "gc", tag, files.current[tag].path, err)
+			return nil, repoErr(name, "gc", tag, files.current[tag].path, err)
 		}
 		tagged[d] = true
 	}
@@ -392,7 +413,11 @@ func (s *collector) markRepository(r *regstore.Repository, files *repoFiles, cut
 			continue
 		}
 		if err != nil {
-			return nil, repoErr(r, "gc", "", l.path, err)
+			return nil, repoErr(name, "gc", "", l.path, err)
+		}
+		if l.d != "" && target != l.d {
+			return nil, repoErr(name, "gc", l.d.String(), l.path,
+				fmt.Errorf("%w: revision link names %s, not the digest of its path", regstore.ErrCorruptLink, target))
 		}
 		m, err := s.Manifest(target)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -408,7 +433,7 @@ func (s *collector) markRepository(r *regstore.Repository, files *repoFiles, cut
 		}
 	}
 	for _, d := range slices.Sorted(maps.Keys(rm.manifests)) {
-		if opts.DeleteUntagged && !tagged[d] && !young[d] {
+		if opts.DeleteUntagged && !tagged[d] && !young[d] && !keepAll {
 			rm.candidates = append(rm.candidates, d)
 			if subj, ok := rm.cache[d].Subject(); ok {
 				rm.subjects[d] = subj.Digest
@@ -436,8 +461,12 @@ func (s *collector) markRepository(r *regstore.Repository, files *repoFiles, cut
 				continue
 			}
 			if err != nil {
-				return nil, repoErr(r, "gc", l.d.String(), l.path, err)
+				return nil, repoErr(name, "gc", l.d.String(), l.path, err)
 			}
+		}
+		if keepAll {
+			rm.marked[intern(target)] = true
+			continue
 		}
 		if !exists(target) {
 			// Not listed: dangling (the registry skips it too), or data
@@ -460,29 +489,57 @@ func (s *collector) markRepository(r *regstore.Repository, files *repoFiles, cut
 	return rm, nil
 }
 
-// repoLinkFiles lists the links of r directory by directory, for backends
-// without a flat listing. Link files are not opened (a missing one reads as
-// fs.ErrNotExist later).
-func (s *collector) repoLinkFiles(r *regstore.Repository) (*repoFiles, error) {
+// repoLinkFiles lists the links of repository name directory by
+// directory, for backends without a flat listing. Link files are not
+// opened (a missing one reads as fs.ErrNotExist later).
+func (s *collector) repoLinkFiles(name string) (*repoFiles, error) {
 	f := &repoFiles{current: map[string]linkFile{}, index: map[string][]digest.Digest{}}
-	for t, err := range r.Tags() {
-		if err != nil {
-			return nil, err
-		}
-		f.current[t.Name()] = linkFile{path: s.layout.TagCurrent(r.Name(), t.Name())}
+	tags, err := s.tagDirs(name)
+	if err != nil {
+		return nil, err
 	}
-	err := regstore.WalkLinks(s.fsys, s.layout.Revisions(r.Name()), func(p string, d digest.Digest) error {
+	for _, t := range tags {
+		f.current[t] = linkFile{path: s.layout.TagCurrent(name, t)}
+	}
+	err = regstore.WalkLinks(s.fsys, s.layout.Revisions(name), func(p string, d digest.Digest) error {
 		f.revisions = append(f.revisions, linkFile{path: p, d: d})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	err = regstore.WalkLinks(s.fsys, s.layout.Layers(r.Name()), func(p string, d digest.Digest) error {
+	err = regstore.WalkLinks(s.fsys, s.layout.Layers(name), func(p string, d digest.Digest) error {
 		f.layers = append(f.layers, linkFile{path: p, d: d})
 		return nil
 	})
 	return f, err
+}
+
+// tagDirs lists every directory below the tags directory of repository
+// name, whatever its name: the registry's --delete-untagged counts a tag
+// whose name is not a valid tag as long as its current link names the
+// manifest, and so does a collection. A symbolic link there is an error
+// wrapping [regstore.ErrSymlink].
+func (s *collector) tagDirs(name string) ([]string, error) {
+	dir := s.layout.Tags(name)
+	entries, err := fs.ReadDir(s.fsys, dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &regstore.Error{Op: "gc", Repository: name, Path: dir, Err: err}
+	}
+	var tags []string
+	for _, e := range entries {
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			p := s.layout.Tag(name, e.Name())
+			return nil, &regstore.Error{Op: "gc", Repository: name, Path: p, Err: fmt.Errorf("%w: %s", regstore.ErrSymlink, p)}
+		case e.IsDir():
+			tags = append(tags, e.Name())
+		}
+	}
+	return tags, nil
 }
 
 // young reports whether the file p was modified after cutoff.
@@ -501,9 +558,11 @@ func (rm *repoMarks) mark(d digest.Digest) error {
 	rm.marked[d] = true
 	m, ok := rm.cache[d]
 	if !ok {
+		// d has a revision link here (it is in rm.manifests): its data
+		// is the manifest.
 		var err error
-		if m, err = rm.repo.Manifest(d); err != nil {
-			return err
+		if m, err = rm.store.Manifest(d); err != nil {
+			return repoErr(rm.name, "gc", d.String(), "", err)
 		}
 	}
 	subj, hasSubject := m.Subject()
@@ -545,10 +604,49 @@ func (s *collector) keepReferrers(rm *repoMarks, marked map[digest.Digest]bool, 
 	return nil
 }
 
+// Result is what [Sweep] did: what it removed, and what the plan listed
+// that it kept, with why. It serialises to JSON.
+type Result struct {
+	// Blobs is the blob data removed, sorted.
+	Blobs []digest.Digest `json:"blobs"`
+	// LayerLinks are the _layers links removed, per repository.
+	LayerLinks map[string][]digest.Digest `json:"layerLinks"`
+	// Manifests are the revisions removed, per repository.
+	Manifests map[string][]digest.Digest `json:"manifests"`
+	// Bytes is the size of the blob data removed.
+	Bytes int64 `json:"bytes"`
+	// Skipped is what the plan listed and the sweep kept, because it no
+	// longer held when re-validated.
+	Skipped []Skipped `json:"skipped"`
+	// Restored lists the blobs whose data an interrupted or concurrent
+	// collection had moved aside and that this sweep put back.
+	Restored []digest.Digest `json:"restored,omitempty"`
+}
+
+// Skipped is one item of a plan that [Sweep] kept.
+type Skipped struct {
+	// What is "blob", "layer link" or "manifest".
+	What       string        `json:"what"`
+	Repository string        `json:"repository,omitempty"`
+	Digest     digest.Digest `json:"digest"`
+	// Why is one of the Skip* reasons.
+	Why string `json:"why"`
+}
+
+// The reasons of [Skipped].
+const (
+	SkipYoung      = "modified after the cutoff"          // written again since the plan
+	SkipReferenced = "referenced by a link written since" // a push needs it
+	SkipTagged     = "a tag points at it"                 // tagged since the plan
+	SkipUploaded   = "uploaded again"                     // its data came back while it was removed
+	SkipRestored   = "put back by another collection"     // a concurrent sweep restored it
+)
+
 // Sweep removes what plan lists, pointers before data: tag index entries
 // and revisions, then _layers links, then blob data. Each removal is
 // re-validated first and skipped when it no longer holds: a revision that a
-// tag now points at, or anything modified after the plan's cutoff.
+// tag now points at, or anything modified after the plan's cutoff. The
+// result lists what was removed and, apart, what was skipped and why.
 //
 // Writes that happen during the collection are protected through their
 // links: every link younger than the cutoff is read, and what it points at
@@ -559,68 +657,101 @@ func (s *collector) keepReferrers(rm *repoMarks, marked map[digest.Digest]bool, 
 // registry: a manifest whose blobs were checked before they were moved
 // aside and whose revision link is written after the second look.
 //
-// A journal (_gc/aside below the layout root) names the blobs being moved
-// aside while they are; an Sweep interrupted there (a crash, a kill) is
-// finished by the next Sweep, which first puts every such blob's data
-// back. [check.Problems] reports what is left until then as gc-interrupted.
-func Sweep(ctx context.Context, store *regstore.Store, plan *Plan, opts Options) error {
+// Each sweep has its own journal (_gc/aside-<run> below the layout root,
+// [regstore.Layout.GCRunJournal]) naming the blobs it moves aside while it
+// does, so concurrent collections never overwrite or remove each other's.
+// A sweep first puts back the data every other run's journal names (an
+// interrupted run's, after a crash or a kill; or a concurrent one's), and
+// removes that journal: putting data back is always safe, a sweep that
+// finds data it moved aside put back keeps it (reported as skipped), and
+// one whose journal was removed while it moved data publishes it again
+// before it removes anything. [check.Problems] reports what an interrupted
+// sweep left until the next one as gc-interrupted.
+func Sweep(ctx context.Context, store *regstore.Store, plan *Plan, opts Options) (*Result, error) {
 	s := newCollector(store)
 	opts.defaults()
+	res := &Result{Blobs: []digest.Digest{}, LayerLinks: map[string][]digest.Digest{},
+		Manifests: map[string][]digest.Digest{}, Skipped: []Skipped{}}
 	w, err := writer(s.Store, "gc")
 	if err != nil {
-		return err
+		return res, err
 	}
 	removed := 0
 	var mu sync.Mutex
 	progress := func() {
-		mu.Lock()
-		defer mu.Unlock()
 		removed++
 		if opts.Progress != nil {
 			opts.Progress(Progress{Phase: "sweep", Removed: removed})
 		}
 	}
-	if err := s.recoverGC(w); err != nil {
-		return err
+	skip := func(what, repo string, d digest.Digest, why string) {
+		mu.Lock()
+		defer mu.Unlock()
+		res.Skipped = append(res.Skipped, Skipped{What: what, Repository: repo, Digest: d, Why: why})
+	}
+	removedBlob := func(d digest.Digest, size int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		res.Blobs = append(res.Blobs, d)
+		res.Bytes += size
+		progress()
+	}
+	defer func() { slices.Sort(res.Blobs) }()
+	restored, err := s.recoverGC(w)
+	res.Restored = restored
+	if err != nil {
+		return res, err
 	}
 	protected, err := s.youngReferences(plan.Cutoff)
 	if err != nil {
-		return err
+		return res, err
 	}
 	for _, repo := range slices.Sorted(maps.Keys(plan.Manifests)) {
 		r, err := s.Repository(repo)
 		if err != nil {
-			return err
+			return res, err
 		}
-		if err := s.removeRevisions(ctx, w, r, plan.Manifests[repo], plan.Cutoff, protected, progress); err != nil {
-			return err
+		if err := s.removeRevisions(ctx, w, r, plan.Manifests[repo], plan.Cutoff, protected, res, progress); err != nil {
+			return res, err
 		}
 	}
 	for _, repo := range slices.Sorted(maps.Keys(plan.LayerLinks)) {
 		r, err := s.Repository(repo)
 		if err != nil {
-			return err
+			return res, err
 		}
 		for _, d := range plan.LayerLinks[repo] {
 			if err := ctx.Err(); err != nil {
-				return err
+				return res, err
 			}
 			p := s.layout.LayerLink(r.Name(), d)
-			if protected[d] || s.young(p, plan.Cutoff) {
+			if s.young(p, plan.Cutoff) {
+				skip("layer link", repo, d, SkipYoung)
+				continue
+			}
+			if protected[d] {
+				skip("layer link", repo, d, SkipReferenced)
 				continue
 			}
 			if target, err := regstore.ReadLink(s.fsys, p); err == nil && protected[target] {
+				skip("layer link", repo, d, SkipReferenced)
 				continue
 			}
 			if err := regstore.Remove(w, p); err != nil {
-				return repoErr(r, "gc", d.String(), p, err)
+				return res, repoErr(repo, "gc", d.String(), p, err)
 			}
+			res.LayerLinks[repo] = append(res.LayerLinks[repo], d)
 			progress()
 		}
 	}
 	var doomed []digest.Digest
 	for _, d := range plan.Blobs {
-		if !protected[d] && !s.young(s.layout.BlobData(d), plan.Cutoff) {
+		switch {
+		case protected[d]:
+			skip("blob", "", d, SkipReferenced)
+		case s.young(s.layout.BlobData(d), plan.Cutoff):
+			skip("blob", "", d, SkipYoung)
+		default:
 			doomed = append(doomed, d)
 		}
 	}
@@ -628,30 +759,32 @@ func Sweep(ctx context.Context, store *regstore.Store, plan *Plan, opts Options)
 		// No cheap rename (an object store), or no grace window: look
 		// once more, then remove.
 		if protected, err = s.youngReferences(plan.Cutoff); err != nil {
-			return err
+			return res, err
 		}
-		return workers.Run(ctx, opts.Workers, len(doomed), func(i int) error {
+		err = workers.Run(ctx, opts.Workers, len(doomed), func(i int) error {
 			if protected[doomed[i]] {
+				skip("blob", "", doomed[i], SkipReferenced)
 				return nil
 			}
-			return s.removeBlob(w, doomed[i], progress)
+			return s.removeBlob(w, doomed[i], false, skip, removedBlob)
 		}, nil)
+		return res, err
 	}
 	// Move the data aside, so that the registry and regstore see the blob
 	// as missing (a push uploads it again), look again, put back what is
-	// now referenced and remove the rest. A journal naming the blobs goes
-	// first, so that a crash in between leaves nothing that the next
-	// Sweep does not put back.
+	// now referenced and remove the rest. This run's journal naming the
+	// blobs goes first, so that a crash in between leaves nothing that
+	// the next Sweep does not put back.
 	if len(doomed) == 0 {
-		return nil
+		return res, nil
 	}
-	journal := s.layout.GCJournal()
+	journal := s.layout.GCRunJournal(runID(plan.Started))
 	var list strings.Builder
 	for _, d := range doomed {
 		list.WriteString(d.String() + "\n")
 	}
 	if err := regstore.WriteFile(w, journal, strings.NewReader(list.String())); err != nil {
-		return &regstore.Error{Op: "gc", Path: journal, Err: err}
+		return res, &regstore.Error{Op: "gc", Path: journal, Err: err}
 	}
 	aside := make([]bool, len(doomed))
 	err = workers.Run(ctx, opts.Workers, len(doomed), func(i int) error {
@@ -667,6 +800,14 @@ func Sweep(ctx context.Context, store *regstore.Store, plan *Plan, opts Options)
 		return nil
 	}, nil)
 	if err == nil {
+		// A concurrent sweep that recovered this run's journal while the
+		// data was being moved removed it: publish it again before the
+		// second look, so that a crash from here on leaves it named.
+		if _, serr := fs.Stat(s.fsys, journal); errors.Is(serr, fs.ErrNotExist) {
+			err = regstore.WriteFile(w, journal, strings.NewReader(list.String()))
+		}
+	}
+	if err == nil {
 		protected, err = s.youngReferences(plan.Cutoff)
 	}
 	if err != nil {
@@ -679,7 +820,7 @@ func Sweep(ctx context.Context, store *regstore.Store, plan *Plan, opts Options)
 		if err == nil {
 			err = regstore.Remove(w, journal)
 		}
-		return err
+		return res, err
 	}
 	err = workers.Run(context.WithoutCancel(ctx), opts.Workers, len(doomed), func(i int) error {
 		d := doomed[i]
@@ -687,46 +828,81 @@ func Sweep(ctx context.Context, store *regstore.Store, plan *Plan, opts Options)
 		case !aside[i]:
 			return nil
 		case protected[d]:
+			skip("blob", "", d, SkipReferenced)
 			return s.restoreBlob(w, d)
 		default:
-			return s.removeBlob(w, d, progress)
+			return s.removeBlob(w, d, true, skip, removedBlob)
 		}
 	}, nil)
 	if err != nil {
-		return err
+		return res, err
 	}
-	return regstore.Remove(w, journal)
+	return res, regstore.Remove(w, journal)
 }
 
-// recoverGC finishes what an interrupted Sweep left: every blob its
-// journal names gets its data back if the data is missing, and loses the
-// copy aside otherwise. The next collection judges those blobs again.
-func (s *collector) recoverGC(w regstore.WriteFS) error {
-	journal := s.layout.GCJournal()
-	raw, err := fs.ReadFile(s.fsys, journal)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return &regstore.Error{Op: "gc", Path: journal, Err: err}
-	}
-	for line := range strings.Lines(string(raw)) {
-		d := digest.Digest(strings.TrimSpace(line))
-		if regstore.ValidateDigest(d) != nil {
-			continue
-		}
-		if _, err := fs.Stat(s.fsys, s.layout.BlobDataAside(d)); err != nil {
-			continue
-		}
-		if err := s.restoreBlob(w, d); err != nil {
-			return err
-		}
-	}
-	if err := regstore.Remove(w, journal); err != nil {
-		return &regstore.Error{Op: "gc", Path: journal, Err: err}
-	}
-	return nil
+// runID names one sweep's journal: its plan's start and a random part, so
+// that concurrent collections never share one.
+func runID(started time.Time) string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%x", started.UTC().Format("20060102T150405Z"), b)
 }
+
+// recoverGC puts back the data that the journals of other runs name (and
+// the legacy shared journal), so an interrupted collection loses nothing:
+// every blob a journal names gets its data back if the data is missing,
+// and loses the copy aside otherwise. The next collection judges those
+// blobs again. Each journal is removed once done. It returns the blobs put
+// back.
+func (s *collector) recoverGC(w regstore.WriteFS) ([]digest.Digest, error) {
+	dir := s.layout.GCDir()
+	var journals []string
+	err := regstore.WalkFiles(s.fsys, dir, func(p string, fi fs.FileInfo) error {
+		if e := s.layout.Classify(p, false); e.Kind == regstore.GCLeftover && e.Digest == "" {
+			journals = append(journals, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, &regstore.Error{Op: "gc", Path: dir, Err: err}
+	}
+	var restored []digest.Digest
+	for _, journal := range journals {
+		raw, err := regstore.ReadFileMax(s.fsys, journal, maxJournal)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // finished meanwhile
+		}
+		if err != nil {
+			return restored, &regstore.Error{Op: "gc", Path: journal, Err: err}
+		}
+		if len(raw) > maxJournal {
+			return restored, &regstore.Error{Op: "gc", Path: journal, Err: fmt.Errorf("journal longer than %d bytes: %w", maxJournal, fs.ErrInvalid)}
+		}
+		for line := range strings.Lines(string(raw)) {
+			d := digest.Digest(strings.TrimSpace(line))
+			if regstore.ValidateDigest(d) != nil {
+				continue
+			}
+			if _, err := fs.Stat(s.fsys, s.layout.BlobDataAside(d)); err != nil {
+				continue
+			}
+			if _, err := fs.Stat(s.fsys, s.layout.BlobData(d)); errors.Is(err, fs.ErrNotExist) {
+				restored = append(restored, d)
+			}
+			if err := s.restoreBlob(w, d); err != nil {
+				return restored, err
+			}
+		}
+		if err := regstore.Remove(w, journal); err != nil {
+			return restored, &regstore.Error{Op: "gc", Path: journal, Err: err}
+		}
+	}
+	return restored, nil
+}
+
+// maxJournal bounds a journal's size: one line per blob, 200 bytes each,
+// for ten million blobs.
+const maxJournal = 200 << 20
 
 // restoreBlob puts data moved aside back, unless the blob was uploaded
 // again meanwhile.
@@ -741,59 +917,89 @@ func (s *collector) restoreBlob(w regstore.WriteFS, d digest.Digest) error {
 	return nil
 }
 
-// removeBlob removes blob d's data (or what was moved aside) and then its
-// directory, unless the blob was uploaded again meanwhile.
-func (s *collector) removeBlob(w regstore.WriteFS, d digest.Digest, progress func()) error {
+// removeBlob removes blob d's data (moved aside first when wasAside) and
+// then its directory, unless the blob was uploaded again or put back by
+// another collection meanwhile; skip and removed record what happened.
+func (s *collector) removeBlob(w regstore.WriteFS, d digest.Digest, wasAside bool, skip func(what, repo string, d digest.Digest, why string), removed func(digest.Digest, int64)) error {
 	dir := s.layout.BlobDir(d)
 	p := s.layout.BlobData(d)
-	if _, err := fs.Stat(s.fsys, s.layout.BlobDataAside(d)); err == nil {
+	var size int64
+	if fi, err := fs.Stat(s.fsys, s.layout.BlobDataAside(d)); err == nil {
+		size = fi.Size()
 		if err := regstore.Remove(w, s.layout.BlobDataAside(d)); err != nil {
 			return &regstore.Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
 		}
-	} else if err := regstore.Remove(w, p); err != nil {
-		return &regstore.Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
+	} else if wasAside {
+		// Moved aside by this sweep and no longer there: another
+		// collection put it back, and its data stays.
+		skip("blob", "", d, SkipRestored)
+		return nil
+	} else {
+		if fi, err := fs.Stat(s.fsys, p); err == nil {
+			size = fi.Size()
+		}
+		if err := regstore.Remove(w, p); err != nil {
+			return &regstore.Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
+		}
 	}
 	if _, err := fs.Stat(s.fsys, p); err == nil {
+		skip("blob", "", d, SkipUploaded)
 		return nil // uploaded again
 	}
 	if err := regstore.RemoveAll(w, dir); err != nil {
 		return &regstore.Error{Op: "gc", Reference: d.String(), Path: dir, Err: err}
 	}
-	progress()
+	removed(d, size)
 	return nil
 }
 
 // removeRevisions removes untagged revisions of r, each after its tag index
-// entries, unless a tag now points at it, it is young, or a young link
-// references it.
-func (s *collector) removeRevisions(ctx context.Context, w regstore.WriteFS, r *regstore.Repository, ds []digest.Digest, cutoff time.Time, protected map[digest.Digest]bool, progress func()) error {
-	var tags []*regstore.Tag
+// entries, unless a tag now points at it (whatever the tag directory's
+// name), it is young, or a young link references it.
+func (s *collector) removeRevisions(ctx context.Context, w regstore.WriteFS, r *regstore.Repository, ds []digest.Digest, cutoff time.Time, protected map[digest.Digest]bool, res *Result, progress func()) error {
+	tags, err := s.tagDirs(r.Name())
+	if err != nil {
+		return err
+	}
 	current := map[digest.Digest]bool{}
-	for t, err := range r.Tags() {
+	for _, t := range tags {
+		p := s.layout.TagCurrent(r.Name(), t)
+		d, err := regstore.ReadLink(s.fsys, p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
-			return err
+			return repoErr(r.Name(), "gc", t, p, err)
 		}
-		tags = append(tags, t)
-		if d, err := t.Digest(); err == nil {
-			current[d] = true
-		}
+		current[d] = true
 	}
 	for _, d := range ds {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		link := s.layout.RevisionLink(r.Name(), d)
-		if current[d] || protected[d] || s.young(link, cutoff) {
+		why := ""
+		switch {
+		case current[d]:
+			why = SkipTagged
+		case protected[d]:
+			why = SkipReferenced
+		case s.young(link, cutoff):
+			why = SkipYoung
+		}
+		if why != "" {
+			res.Skipped = append(res.Skipped, Skipped{What: "manifest", Repository: r.Name(), Digest: d, Why: why})
 			continue
 		}
 		for _, t := range tags {
-			if err := regstore.RemoveAll(w, s.layout.TagIndexEntry(r.Name(), t.Name(), d)); err != nil {
-				return repoErr(r, "gc", d.String(), s.layout.TagIndexEntry(r.Name(), t.Name(), d), err)
+			if err := regstore.RemoveAll(w, s.layout.TagIndexEntry(r.Name(), t, d)); err != nil {
+				return repoErr(r.Name(), "gc", d.String(), s.layout.TagIndexEntry(r.Name(), t, d), err)
 			}
 		}
 		if err := regstore.RemoveAll(w, s.layout.RevisionDir(r.Name(), d)); err != nil {
-			return repoErr(r, "gc", d.String(), s.layout.RevisionDir(r.Name(), d), err)
+			return repoErr(r.Name(), "gc", d.String(), s.layout.RevisionDir(r.Name(), d), err)
 		}
+		res.Manifests[r.Name()] = append(res.Manifests[r.Name()], d)
 		progress()
 	}
 	return nil
@@ -807,8 +1013,8 @@ func (s *collector) youngReferences(cutoff time.Time) (map[digest.Digest]bool, e
 	if cutoff.After(time.Now().Add(time.Hour * 24 * 365)) {
 		return protected, nil
 	}
-	var protect func(r *regstore.Repository, d digest.Digest, manifest bool)
-	protect = func(r *regstore.Repository, d digest.Digest, manifest bool) {
+	var protect func(d digest.Digest, manifest bool)
+	protect = func(d digest.Digest, manifest bool) {
 		if protected[d] {
 			return
 		}
@@ -822,7 +1028,7 @@ func (s *collector) youngReferences(cutoff time.Time) (map[digest.Digest]bool, e
 		}
 		subj, _ := m.Subject()
 		for ref := range m.References() {
-			protect(r, ref.Digest, m.IsIndex() || ref.Digest == subj.Digest)
+			protect(ref.Digest, m.IsIndex() || ref.Digest == subj.Digest)
 		}
 	}
 	for e, err := range s.Walk() {
@@ -838,11 +1044,7 @@ func (s *collector) youngReferences(cutoff time.Time) (map[digest.Digest]bool, e
 			if err != nil {
 				continue
 			}
-			r, err := s.Repository(e.Repository)
-			if err != nil {
-				continue
-			}
-			protect(r, d, e.Kind != regstore.LayerLink)
+			protect(d, e.Kind != regstore.LayerLink)
 		}
 	}
 	return protected, nil
@@ -889,8 +1091,8 @@ func newCollector(s *regstore.Store) *collector {
 	return &collector{Store: s, fsys: s.FS(), layout: s.Layout()}
 }
 
-func repoErr(r *regstore.Repository, op, ref, path string, err error) error {
-	return &regstore.Error{Op: op, Repository: r.Name(), Reference: ref, Path: path, Err: err}
+func repoErr(repo, op, ref, path string, err error) error {
+	return &regstore.Error{Op: op, Repository: repo, Reference: ref, Path: path, Err: err}
 }
 
 // writer is the store's write side; its error names op.

@@ -133,7 +133,8 @@ func testGCLiveWriter(t *testing.T, w regstore.WriteFS) {
 		plan, err := gc.Mark(ctx, s, opts)
 		require.NoError(t, err, "Mark, cycle %d", cycles)
 		planned += len(plan.Blobs)
-		require.NoError(t, gc.Sweep(ctx, s, plan, opts), "Sweep, cycle %d", cycles)
+		_, err = gc.Sweep(ctx, s, plan, opts)
+		require.NoError(t, err, "Sweep, cycle %d", cycles)
 	}
 	wg.Wait()
 	t.Logf("%d GC cycles, %d blobs planned; %d pushes completed, %d failed", cycles, planned, len(completed), len(failed))
@@ -300,7 +301,8 @@ func TestGCBlobReusedDuringSweep(t *testing.T) {
 			pushed, pushErr = regstoretest.PushImage(app, regstoretest.Image{Layers: []regstoretest.Layer{regstoretest.RandomLayer(3, 256), old}}, "new")
 		}
 		h.armed = true
-		require.NoError(t, gc.Sweep(t.Context(), s, plan, opts))
+		_, err = gc.Sweep(t.Context(), s, plan, opts)
+		require.NoError(t, err)
 		require.True(t, ran, "the hook did not run")
 		require.NoError(t, pushErr, "push during the sweep")
 		checkImage(t, app, pushed)
@@ -357,7 +359,8 @@ func TestGCWritesBetweenPlanAndApply(t *testing.T) {
 				require.Contains(t, plan.Manifests["app"], old.Digest(), "the old image is collectable")
 
 				published := c.write(t, app, old)
-				require.NoError(t, gc.Sweep(t.Context(), s, plan, opts))
+				_, err = gc.Sweep(t.Context(), s, plan, opts)
+				require.NoError(t, err)
 				for _, m := range published {
 					checkImage(t, app, m)
 				}

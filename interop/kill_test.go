@@ -55,6 +55,9 @@ var killAllowed = map[check.ProblemKind]bool{
 	check.TempFileLeft:  true,
 	check.BlobOrphan:    true,
 	check.GCInterrupted: true,
+	// A tag directory whose current link a killed tag write had not
+	// written yet, or a killed tag delete had already removed.
+	check.TagWithoutCurrent: true,
 }
 
 // killDangling are the problems meaning "a pointer names missing data".

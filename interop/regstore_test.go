@@ -763,7 +763,8 @@ func TestGCParity(t *testing.T) {
 				assert.NotEmpty(t, links)
 
 				// Sweep: regstore on ours, the registry on theirs.
-				require.NoError(t, gc.Sweep(context.Background(), st, plan, opts))
+				_, err = gc.Sweep(context.Background(), st, plan, opts)
+				require.NoError(t, err)
 				garbageCollect(t, V3, theirs, false, untagged)
 				compareTrees(t, theirs, ours)
 
@@ -964,7 +965,8 @@ func TestGCDifferences(t *testing.T) {
 			assert.Equal(t, wantNoTags, rep.NoTags)
 
 			// Sweep both and list what differs on disk.
-			require.NoError(t, gc.Sweep(context.Background(), st, plan, opts))
+			_, err = gc.Sweep(context.Background(), st, plan, opts)
+			require.NoError(t, err)
 			garbageCollect(t, V3, theirs, false, untagged)
 			a, b := snapshotTree(t, ours), snapshotTree(t, theirs)
 			var onlyOurs, onlyTheirs []string

@@ -239,7 +239,7 @@ func soakCollect(ctx context.Context, s *regstore.Store, grace time.Duration) so
 			sizes[d] = fi.Size()
 		}
 	}
-	if err := gc.Sweep(ctx, s, plan, opts); err != nil {
+	if _, err := gc.Sweep(ctx, s, plan, opts); err != nil {
 		g.err = fmt.Errorf("gc.Sweep: %w", err)
 	}
 	for _, d := range plan.Blobs {

@@ -19,7 +19,8 @@ var problemKinds = []check.ProblemKind{
 	check.LinkTrailingBytes, check.LinkUnknownAlg, check.LinkUnparsable, check.TagNotInIndex,
 	check.TagUnresolvable, check.ManifestInvalid, check.ManifestTooLarge, check.ReferenceMissing,
 	check.ReferenceUnlinked, check.UploadStale, check.UploadMalformed, check.TempFileLeft,
-	check.UnknownFileInTree, check.GCInterrupted,
+	check.UnknownFileInTree, check.GCInterrupted, check.NameInvalid, check.SymlinkInTree,
+	check.LinkMismatch, check.LinkIsDirectory, check.TagWithoutCurrent, check.TagInvalid, check.BlobUnreadable,
 }
 
 // repairNames maps the --repair actions to what they turn on.
@@ -28,6 +29,7 @@ var repairNames = map[string]func(*check.RepairOptions){
 	"restore-tag-index":     func(o *check.RepairOptions) { o.RestoreTagIndex = true },
 	"quarantine":            func(o *check.RepairOptions) { o.Quarantine = true },
 	"relink":                func(o *check.RepairOptions) { o.Relink = true },
+	"restore-gc-data":       func(o *check.RepairOptions) { o.RestoreGCData = true },
 }
 
 var checkCommand = &command{
@@ -52,6 +54,9 @@ re-hashes every blob's data (on --workers at once). Nothing is written unless
                          into _quarantine/ below the layout root
   relink                 write the missing link of a config, layer or index
                          child whose data exists (reference-unlinked)
+  restore-gc-data        put back blob data a garbage collection moved
+                         aside (gc-interrupted) when the data is missing;
+                         runs first, so such links are healed, not removed
 After repairing, the tree is checked again and what remains is reported.
 With --dry-run, the repairs are only listed (and the tree is opened
 read-only).
@@ -72,7 +77,7 @@ where a problem is
    "tag": "<tag>", "digest": "<digest>", "target": "<digest>",
    "message": "<sentence>"}
 (repository, tag, digest and target only when they apply) and an action is
-  {"op": "remove-link"|"remove-tag"|"write-link"|"quarantine"|"skip",
+  {"op": "remove-link"|"remove-tag"|"write-link"|"quarantine"|"restore"|"skip",
    "kind": "<problem kind>", "path": "<path>", "to": "<quarantine path>",
    "link": "<digest written>", "repository": "<name>", "tag": "<tag>",
    "digest": "<digest>", "dryRun": true, "message": "<sentence>"}

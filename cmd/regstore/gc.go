@@ -42,7 +42,14 @@ With --json, prints the plan as one object:
    "marked": <manifests and blobs kept>,
    "started": "<RFC 3339 time>", "cutoff": "<RFC 3339 time>",
    "dryRun": <bool>}
-blobs is sorted; layerLinks and manifests are {} when empty.`,
+blobs is sorted; layerLinks and manifests are {} when empty. Without
+--dry-run these fields (and bytes) say what was removed, and two more say
+what the plan listed and the sweep kept when it re-validated it:
+  "skipped": [{"what": "blob"|"layer link"|"manifest", "repository": "<repo>",
+               "digest": "<digest>", "why": "<reason>"}, ...],
+  "restored": ["<digest>", ...]   (data an interrupted gc had moved aside)
+"unnamed" lists directories holding _manifests whose name is not valid:
+everything they reference is kept, and nothing in them removed.`,
 	flags: func(fset *flag.FlagSet) action {
 		dryRun := fset.Bool("dry-run", false, "only print what would be removed")
 		untagged := fset.Bool("delete-untagged", false, "also remove manifests no tag points at")
@@ -81,12 +88,6 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 			if err != nil {
 				return err
 			}
-			if !*dryRun {
-				inv.progress.set("sweeping")
-				if err := gc.Sweep(ctx, s, plan, opts); err != nil {
-					return err
-				}
-			}
 			// [] and {} rather than null in JSON.
 			if plan.Blobs == nil {
 				plan.Blobs = []digest.Digest{}
@@ -97,15 +98,29 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 			if plan.Manifests == nil {
 				plan.Manifests = map[string][]digest.Digest{}
 			}
-			if *asJSON {
-				err = writeJSON(inv.stdout, struct {
-					*gc.Plan
-					DryRun bool `json:"dryRun"`
-				}{plan, *dryRun})
-			} else {
-				err = printPlan(inv.stdout, plan, *dryRun)
+			// A dry run reports the plan; an apply what it removed, and
+			// apart what it kept of the plan, with why.
+			report := gcReport{Plan: *plan, DryRun: *dryRun}
+			if !*dryRun {
+				inv.progress.set("sweeping")
+				res, err := gc.Sweep(ctx, s, plan, opts)
+				if res != nil {
+					report.Blobs, report.LayerLinks, report.Manifests, report.Bytes = res.Blobs, res.LayerLinks, res.Manifests, res.Bytes
+					report.Skipped, report.Restored = res.Skipped, res.Restored
+				}
+				if err != nil {
+					if res != nil && (len(res.Blobs) > 0 || len(res.LayerLinks) > 0 || len(res.Manifests) > 0) {
+						_ = printPlan(inv.stderr, &report)
+					}
+					return err
+				}
 			}
-			if err == nil && *exitCode && (len(plan.Blobs) > 0 || len(plan.LayerLinks) > 0 || len(plan.Manifests) > 0) {
+			if *asJSON {
+				err = writeJSON(inv.stdout, report)
+			} else {
+				err = printPlan(inv.stdout, &report)
+			}
+			if err == nil && *exitCode && (len(report.Blobs) > 0 || len(report.LayerLinks) > 0 || len(report.Manifests) > 0) {
 				return errFound
 			}
 			return err
@@ -113,10 +128,20 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 	},
 }
 
-func printPlan(w io.Writer, plan *gc.Plan, dryRun bool) error {
+// gcReport is what gc prints: the plan on a dry run; on an apply the same
+// fields hold what was removed, and skipped what the plan listed and the
+// sweep kept.
+type gcReport struct {
+	gc.Plan
+	DryRun   bool            `json:"dryRun"`
+	Skipped  []gc.Skipped    `json:"skipped,omitempty"`
+	Restored []digest.Digest `json:"restored,omitempty"`
+}
+
+func printPlan(w io.Writer, plan *gcReport) error {
 	ew := &errWriter{w: w}
 	verb := "removed"
-	if dryRun {
+	if plan.DryRun {
 		verb = "would remove"
 	}
 	cutoff := "off"
@@ -124,8 +149,14 @@ func printPlan(w io.Writer, plan *gc.Plan, dryRun bool) error {
 		cutoff = "modified before " + plan.Cutoff.Format(time.RFC3339)
 	}
 	ew.printf("garbage collection%s, started %s, grace window: %s\n",
-		map[bool]string{true: " (dry run)"}[dryRun], plan.Started.Format(time.RFC3339), cutoff)
+		map[bool]string{true: " (dry run)"}[plan.DryRun], plan.Started.Format(time.RFC3339), cutoff)
 	ew.printf("%d manifests and blobs marked\n", plan.Marked)
+	for _, name := range plan.Unnamed {
+		ew.printf("kept everything of %s: not a valid repository name (the registry serves it; see regstore check)\n", name)
+	}
+	for _, d := range plan.Restored {
+		ew.printf("put back blob data an interrupted collection had moved aside: %s\n", d)
+	}
 	listRepos := func(what string, m map[string][]digest.Digest) {
 		n := 0
 		for _, ds := range m {
@@ -143,6 +174,16 @@ func printPlan(w io.Writer, plan *gc.Plan, dryRun bool) error {
 	ew.printf("%s %d blobs, %s\n", verb, len(plan.Blobs), humanBytes(plan.Bytes))
 	for _, d := range plan.Blobs {
 		ew.printf("  %s\n", d)
+	}
+	if len(plan.Skipped) > 0 {
+		ew.printf("kept %d of the plan, re-validated before removal\n", len(plan.Skipped))
+		for _, k := range plan.Skipped {
+			at := string(k.Digest)
+			if k.Repository != "" {
+				at = k.Repository + "@" + at
+			}
+			ew.printf("  %s %s: %s\n", k.What, at, k.Why)
+		}
 	}
 	return ew.err
 }

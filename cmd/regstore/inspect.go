@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"io/fs"
 	"strings"
@@ -98,6 +99,21 @@ func inspect(ctx context.Context, s *regstore.Store) (*inspectOutput, error) {
 		}
 		out.order = append(out.order, r.Name())
 		out.Repositories[r.Name()] = ro
+	}
+	// What the registry would list and regstore does not: directories
+	// holding _manifests with a name regstore cannot name, and symbolic
+	// links (the registry follows them).
+	for name, err := range s.RepositoryNames() {
+		if errors.Is(err, regstore.ErrSymlink) {
+			out.warnings = append(out.warnings, fmt.Sprintf("%v: not listed; the registry follows it (see regstore check)", err))
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if regstore.ValidateName(name) != nil {
+			out.warnings = append(out.warnings, fmt.Sprintf("repository directory %q: not a valid repository name, not listed; the registry lists it (see regstore check)", name))
+		}
 	}
 	for d, err := range s.Blobs() {
 		if err != nil {

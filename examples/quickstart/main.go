@@ -82,7 +82,7 @@ func run(dir string) error {
 	}
 	fmt.Printf("\nafter untagging team/app:v1, gc frees %d bytes: %d blobs, %d manifests\n",
 		plan.Bytes, len(plan.Blobs), len(plan.Manifests["team/app"]))
-	if err := gc.Sweep(ctx, store, plan, opts); err != nil {
+	if _, err := gc.Sweep(ctx, store, plan, opts); err != nil {
 		return err
 	}
 	problems := 0
