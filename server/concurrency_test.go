@@ -36,8 +36,11 @@ func collectGarbage(ctx context.Context, h *server.Handler, s *regstore.Store, o
 		if err != nil {
 			return err
 		}
-		removed = len(plan.Blobs)
-		return gc.Sweep(ctx, s, plan, opts)
+		res, err := gc.Sweep(ctx, s, plan, opts)
+		if res != nil {
+			removed = len(res.Blobs)
+		}
+		return err
 	})
 	return removed, err
 }
