@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"io"
@@ -471,7 +470,6 @@ func TestConvertDeterministicGzip(t *testing.T) {
 	_, err = dst.Blob(d)
 	assert.NoError(t, err, "base layer stored as gzip -1 of its tar (%s)", d)
 	assert.Equal(t, byte(255), zb.Bytes()[9], "OS byte")
-	_ = sha256.New
 }
 
 func TestMapName(t *testing.T) {
