@@ -402,35 +402,39 @@ func (c *converter) convertLayers(todo []*planTag) error {
 			c.progress.BytesTotal += max(img.LayerSize, 0)
 		}
 	}
+	// On a new tree, layers go one at a time until a blob is stored: a
+	// blob write that is cancelled (a bad or empty layer) removes the
+	// directories it created, which could pull them from under a
+	// concurrent write.
+	rest := imgs
+	if _, err := fs.Stat(c.dst.FS(), c.dst.Layout().Blobs()); err != nil {
+		for len(rest) > 0 && c.report.Stats.Layers == c.report.Stats.EmptyLayers {
+			if err := c.ctx.Err(); err != nil {
+				return err
+			}
+			if err := c.layerJob(rest[0]); err != nil {
+				return err
+			}
+			rest = rest[1:]
+		}
+	}
 	jobs := make(chan *Image)
 	var wg sync.WaitGroup
 	var fatal error
-	var fatalOnce sync.Once
-	for range min(c.opts.Workers, max(len(imgs), 1)) {
+	for range min(c.opts.Workers, max(len(rest), 1)) {
 		wg.Go(func() {
 			for img := range jobs {
-				res, err := c.convertLayer(img)
-				c.mu.Lock()
-				switch {
-				case err == nil:
-					c.layers[img.ID] = res
-					c.report.Stats.Layers++
-					if res.empty {
-						c.report.Stats.EmptyLayers++
-					} else {
-						c.report.Stats.BlobBytes += res.desc.Size
+				if err := c.layerJob(img); err != nil {
+					c.mu.Lock()
+					if fatal == nil {
+						fatal = err
 					}
-				case isInputError(err):
-					c.failed[img.ID] = err
-				default:
-					fatalOnce.Do(func() { fatal = fmt.Errorf("image %s: %w", img.ID, err) })
+					c.mu.Unlock()
 				}
-				c.mu.Unlock()
-				c.tick(func(p *Progress) { p.Layers++ })
 			}
 		})
 	}
-	for _, img := range imgs {
+	for _, img := range rest {
 		if c.ctx.Err() != nil {
 			break
 		}
@@ -456,6 +460,31 @@ func (c *converter) convertLayers(todo []*planTag) error {
 		}
 	}
 	return nil
+}
+
+// layerJob converts one layer and records the outcome; the error is
+// fatal (not the v1 input's fault).
+func (c *converter) layerJob(img *Image) error {
+	res, err := c.convertLayer(img)
+	c.mu.Lock()
+	switch {
+	case err == nil:
+		c.layers[img.ID] = res
+		c.report.Stats.Layers++
+		if res.empty {
+			c.report.Stats.EmptyLayers++
+		} else {
+			c.report.Stats.BlobBytes += res.desc.Size
+		}
+	case isInputError(err):
+		c.failed[img.ID] = err
+		err = nil
+	default:
+		err = fmt.Errorf("image %s: %w", img.ID, err)
+	}
+	c.mu.Unlock()
+	c.tick(func(p *Progress) { p.Layers++ })
+	return err
 }
 
 // inputError marks an error due to the v1 data (not to I/O on dst).
@@ -501,29 +530,17 @@ func (c *converter) convertLayer(img *Image) (layerResult, error) {
 	defer f.Close()
 	sum := newChecksummer(img)
 	diff := sha256.New()
-	pr, pw := io.Pipe()
-	type put struct {
-		b   *regstore.Blob
-		err error
-	}
-	done := make(chan put, 1)
-	go func() {
-		b, err := c.dst.PutBlob(pr, "", -1)
-		if err != nil {
-			pr.CloseWithError(err) // unblocks the writer when PutBlob stopped early
-		}
-		done <- put{b, err}
-	}()
+	blob := &lazyBlob{c: c}
 	var out io.Writer
 	var gz *gzip.Writer
 	if c.opts.Uncompressed {
-		out = io.MultiWriter(diff, pw)
+		out = io.MultiWriter(diff, blob)
 	} else {
 		// Deterministic: no name, zero mtime, OS byte 255 (unknown).
-		gz, _ = gzip.NewWriterLevel(pw, c.opts.GzipLevel)
+		gz, _ = gzip.NewWriterLevel(blob, c.opts.GzipLevel)
 		out = io.MultiWriter(diff, gz)
 	}
-	_, entries, err := scanLayer(countingReader{f, c}, sum, out, c.opts.XZ)
+	_, entries, err := scanLayer(countingReader{f, c}, sum, out, c.opts.XZ, blob.start)
 	if err == nil && entries == 0 {
 		err = errEmptyLayer
 	}
@@ -531,8 +548,7 @@ func (c *converter) convertLayer(img *Image) (layerResult, error) {
 		err = gz.Close()
 	}
 	if err != nil {
-		pw.CloseWithError(err) // PutBlob fails and stores nothing
-		p := <-done
+		p := blob.abort(err) // PutBlob fails and stores nothing
 		switch {
 		case p.err != nil && errors.Is(err, p.err):
 			return layerResult{}, p.err // writing the blob failed
@@ -545,14 +561,71 @@ func (c *converter) convertLayer(img *Image) (layerResult, error) {
 		}
 		return layerResult{}, inputError{fmt.Errorf("image %s: %w", img.ID, err)}
 	}
-	pw.Close()
-	p := <-done
+	p := blob.finish()
 	if p.err != nil {
 		return layerResult{}, p.err
 	}
 	mt := c.layerMediaType()
 	return layerResult{diffID: digest.NewDigest(digest.SHA256, diff),
 		desc: v1.Descriptor{MediaType: mt, Digest: p.b.Digest(), Size: p.b.Size()}}, nil
+}
+
+// lazyBlob feeds Store.PutBlob through a pipe. It holds what is written
+// until start, called at the layer's first tar entry, so that an empty
+// layer never begins a blob write at all.
+type lazyBlob struct {
+	c    *converter
+	buf  bytes.Buffer
+	pw   *io.PipeWriter
+	done chan putResult
+}
+
+type putResult struct {
+	b   *regstore.Blob
+	err error
+}
+
+func (l *lazyBlob) Write(p []byte) (int, error) {
+	if l.pw == nil {
+		return l.buf.Write(p)
+	}
+	return l.pw.Write(p)
+}
+
+func (l *lazyBlob) start() error {
+	if l.pw != nil {
+		return nil
+	}
+	pr, pw := io.Pipe()
+	l.pw, l.done = pw, make(chan putResult, 1)
+	go func() {
+		b, err := l.c.dst.PutBlob(pr, "", -1)
+		if err != nil {
+			pr.CloseWithError(err) // unblocks the writer when PutBlob stopped early
+		}
+		l.done <- putResult{b, err}
+	}()
+	_, err := pw.Write(l.buf.Bytes())
+	l.buf = bytes.Buffer{}
+	return err
+}
+
+// abort ends the write with err: nothing is stored.
+func (l *lazyBlob) abort(err error) putResult {
+	if l.pw == nil {
+		return putResult{}
+	}
+	l.pw.CloseWithError(err)
+	return <-l.done
+}
+
+// finish ends the write: the blob is stored.
+func (l *lazyBlob) finish() putResult {
+	if err := l.start(); err != nil {
+		return l.abort(err)
+	}
+	l.pw.Close()
+	return <-l.done
 }
 
 func (c *converter) layerMediaType() string {

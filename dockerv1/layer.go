@@ -178,7 +178,8 @@ func sortedKeys(m map[string]bool) []string {
 // scanLayer reads a layer file to its end: the raw bytes go through sum,
 // the decompressed tar through out, and the tar is parsed to count its
 // entries. It returns the compression and the number of entries.
-func scanLayer(raw io.Reader, sum *checksummer, out io.Writer, xz XZDecoder) (Compression, int, error) {
+// first is called at the first entry.
+func scanLayer(raw io.Reader, sum *checksummer, out io.Writer, xz XZDecoder, first func() error) (Compression, int, error) {
 	br := bufio.NewReaderSize(io.TeeReader(raw, sum), 256<<10)
 	c, dec, err := decompress(br, xz)
 	if err != nil {
@@ -197,6 +198,11 @@ func scanLayer(raw io.Reader, sum *checksummer, out io.Writer, xz XZDecoder) (Co
 			return c, n, fmt.Errorf("%s layer: tar: %w", c, err)
 		}
 		n++
+		if n == 1 {
+			if err := first(); err != nil {
+				return c, n, err
+			}
+		}
 	}
 	// What follows the end-of-archive marker (record padding) is part of
 	// the tar stream, and so of its diff_id.
