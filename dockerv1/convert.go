@@ -1,6 +1,7 @@
 package dockerv1
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -531,13 +532,15 @@ func (c *converter) convertLayer(img *Image) (layerResult, error) {
 	sum := newChecksummer(img)
 	diff := sha256.New()
 	blob := &lazyBlob{c: c}
+	// The blob is written in large pieces (the compressor's are small).
+	bw := bufio.NewWriterSize(blob, 1<<20)
 	var out io.Writer
 	var gz *gzip.Writer
 	if c.opts.Uncompressed {
-		out = io.MultiWriter(diff, blob)
+		out = io.MultiWriter(diff, bw)
 	} else {
 		// Deterministic: no name, zero mtime, OS byte 255 (unknown).
-		gz, _ = gzip.NewWriterLevel(blob, c.opts.GzipLevel)
+		gz, _ = gzip.NewWriterLevel(bw, c.opts.GzipLevel)
 		out = io.MultiWriter(diff, gz)
 	}
 	_, entries, err := scanLayer(countingReader{f, c}, sum, out, c.opts.XZ, blob.start)
@@ -546,6 +549,9 @@ func (c *converter) convertLayer(img *Image) (layerResult, error) {
 	}
 	if err == nil && gz != nil {
 		err = gz.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
 	}
 	if err != nil {
 		p := blob.abort(err) // PutBlob fails and stores nothing

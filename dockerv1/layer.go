@@ -116,8 +116,9 @@ func decompress(br *bufio.Reader, xz XZDecoder) (Compression, io.ReadCloser, err
 
 // checksummer checks the layer bytes against an image's _checksum
 // entries of the "sha256:" form. docker-registry computed sha256 over the
-// json, a newline and the layer; the first registries over the layer
-// alone; both are accepted. tarsum entries are not verified.
+// json, a newline and the layer; the first registries (whose _checksum
+// is a bare string) over the layer alone, which is accepted for that form
+// only. tarsum entries are not verified.
 type checksummer struct {
 	want    map[string]bool
 	payload hash.Hash
@@ -134,7 +135,10 @@ func newChecksummer(img *Image) *checksummer {
 	if len(c.want) == 0 {
 		return c
 	}
-	c.payload, c.layer = sha256.New(), sha256.New()
+	c.payload = sha256.New()
+	if img.bareChecksum {
+		c.layer = sha256.New()
+	}
 	c.payload.Write(img.JSON)
 	c.payload.Write([]byte("\n"))
 	return c
@@ -146,6 +150,8 @@ func (c *checksummer) verifiable() bool { return c.payload != nil }
 func (c *checksummer) Write(p []byte) (int, error) {
 	if c.payload != nil {
 		c.payload.Write(p)
+	}
+	if c.layer != nil {
 		c.layer.Write(p)
 	}
 	return len(p), nil
@@ -155,8 +161,8 @@ func (c *checksummer) check() error {
 	if c.payload == nil {
 		return nil
 	}
-	p, l := hex.EncodeToString(c.payload.Sum(nil)), hex.EncodeToString(c.layer.Sum(nil))
-	if c.want[p] || c.want[l] {
+	p := hex.EncodeToString(c.payload.Sum(nil))
+	if c.want[p] || c.layer != nil && c.want[hex.EncodeToString(c.layer.Sum(nil))] {
 		return nil
 	}
 	return fmt.Errorf("%w: json+layer hash to sha256:%s, _checksum has %s", ErrChecksumMismatch, p, strings.Join(sortedKeys(c.want), ", "))

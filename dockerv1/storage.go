@@ -238,6 +238,8 @@ type Image struct {
 	InProgress bool
 	// LayerSize is the size of the layer file, -1 when it is missing.
 	LayerSize int64
+
+	bareChecksum bool // _checksum is the oldest, bare-string form
 }
 
 // ErrInvalidImage is wrapped by the errors about an image whose files do
@@ -280,6 +282,7 @@ func (s *Storage) Image(id string) (*Image, error) {
 		if json.Unmarshal(cb, &img.Checksums) != nil {
 			// The oldest form: one bare string, not JSON.
 			img.Checksums = []string{strings.TrimSpace(string(cb))}
+			img.bareChecksum = true
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("image %s: %w", id, err)
