@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -530,4 +532,63 @@ func TestConvertNameCollision(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 2, coll)
+}
+
+// replaceLayer rewrites image id's layer (and its _checksum, so that only
+// the layer's form is tested) in a v1 tree on m.
+func replaceLayer(t *testing.T, m *regstore.MemFS, id string, layer []byte) {
+	t.Helper()
+	js, err := m.ReadFile("images/" + id + "/json")
+	require.NoError(t, err)
+	sum := sha256.Sum256(append(append(js, '\n'), layer...))
+	for name, b := range map[string][]byte{"layer": layer, "_checksum": []byte(`["sha256:` + hex.EncodeToString(sum[:]) + `"]`)} {
+		f, err := m.Create("images/" + id + "/" + name)
+		require.NoError(t, err)
+		_, err = f.Write(b)
+		require.NoError(t, err)
+		require.NoError(t, f.Commit())
+	}
+}
+
+func TestConvertBzip2AndDamagedLayers(t *testing.T) {
+	if _, err := exec.LookPath("bzip2"); err != nil {
+		t.Skip("no bzip2 program")
+	}
+	m := regstore.NewMemFS()
+	tree, err := regstoretest.WriteV1Tree(m, ".")
+	require.NoError(t, err)
+	// The base layer bzip2-compressed (as the earliest clients pushed it).
+	cmd := exec.Command("bzip2", "-c")
+	cmd.Stdin = bytes.NewReader(tree.Images[regstoretest.V1BaseID].Tar)
+	bz, err := cmd.Output()
+	require.NoError(t, err)
+	require.Equal(t, dockerv1.Bzip2, dockerv1.Sniff(bz))
+	replaceLayer(t, m, regstoretest.V1BaseID, bz)
+	// The orphan, tagged, with a layer that is not a tar.
+	replaceLayer(t, m, regstoretest.V1OrphanID, []byte("this is not a tar archive, but it is long enough to be read as a header block?"+strings.Repeat("x", 600)))
+	f, err := m.Create("repositories/library/junk/tag_latest")
+	require.NoError(t, err)
+	_, _ = f.Write([]byte(regstoretest.V1OrphanID))
+	require.NoError(t, f.Commit())
+
+	src, err := dockerv1.Open(m, ".")
+	require.NoError(t, err)
+	dst, _ := newStore(t)
+	rep, err := dockerv1.Convert(context.Background(), dst, src, dockerv1.ConvertOptions{XZ: func(io.Reader) (io.ReadCloser, error) { return nil, dockerv1.ErrNoXZ }})
+	require.NoError(t, err)
+	st := statuses(rep)
+	assert.Equal(t, dockerv1.Converted, st["library/ubuntu:14.04"])
+	assert.Equal(t, dockerv1.Skipped, st["library/junk:latest"])
+	for _, tr := range rep.Tags {
+		if tr.Repository == "library/junk" {
+			assert.Contains(t, tr.Reason, "tar")
+		}
+	}
+	// The bzip2 layer's diff_id is its tar's, and it is stored as gzip.
+	r, _ := dst.Repository("ubuntu")
+	tg, _ := r.Tag("14.04")
+	man, err := tg.Resolve()
+	require.NoError(t, err)
+	require.Len(t, man.Layers(), 1)
+	assert.Equal(t, tree.Images[regstoretest.V1BaseID].Tar, gunzip(t, readBlob(t, dst, man.Layers()[0].Digest)))
 }
