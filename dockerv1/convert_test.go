@@ -82,7 +82,10 @@ func TestReader(t *testing.T) {
 	assert.Equal(t, []string{"library/broken", "library/corrupt", "library/partial", "library/ubuntu", "myorg/MyApp", "myorg/app"}, names)
 
 	var tags []string
-	for tg, err := range s.Repository("ubuntu").Tags() {
+	ubuntu, err := s.Repository("ubuntu")
+	require.NoError(t, err)
+	assert.Equal(t, "library/ubuntu", ubuntu.FullName())
+	for tg, err := range ubuntu.Tags() {
 		require.NoError(t, err)
 		tags = append(tags, tg.Name+"="+tg.ImageID+"@"+tg.LastUpdate.Format(time.RFC3339))
 	}
@@ -122,6 +125,21 @@ func TestReader(t *testing.T) {
 	assert.ErrorIs(t, err, fs.ErrNotExist)
 	_, err = s.Image("../etc")
 	assert.ErrorIs(t, err, fs.ErrInvalid)
+	for _, bad := range []string{"", "../x", "library/..", "./x", "x/"} {
+		_, err = s.Repository(bad)
+		assert.ErrorIs(t, err, fs.ErrInvalid, "Repository(%q)", bad)
+	}
+	_, err = ubuntu.Tag("../../../images/x")
+	assert.ErrorIs(t, err, fs.ErrInvalid)
+	tg, err := ubuntu.Tag("latest")
+	require.NoError(t, err)
+	assert.Equal(t, regstoretest.V1AppID, tg.ImageID)
+	_, err = ubuntu.Tag("nope")
+	assert.ErrorIs(t, err, fs.ErrNotExist)
+	// A repository component with "/" is stored escaped (quote_plus).
+	deep, err := s.Repository("org/a/b")
+	require.NoError(t, err)
+	assert.Equal(t, "org/a/b", deep.FullName())
 
 	_, err = dockerv1.Open(regstore.NewMemFS(), ".")
 	assert.ErrorIs(t, err, fs.ErrNotExist)

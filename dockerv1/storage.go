@@ -55,9 +55,6 @@ var idPattern = regexp.MustCompile(`^([a-f0-9]{16}|[a-f0-9]{64})$`)
 // one: 64 lower-case hex characters, or 16 for the oldest images.
 func ValidID(id string) bool { return idPattern.MatchString(id) }
 
-// tagPattern is docker-registry's tag grammar (Python 2's \w is ASCII).
-var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-
 // Repository is one v1 repository: repositories/<namespace>/<repository>/.
 type Repository struct {
 	s *Storage
@@ -128,13 +125,25 @@ func (s *Storage) Repositories() iter.Seq2[*Repository, error] {
 }
 
 // Repository returns the repository "namespace/name" (a one-component
-// name is in "library"). It does not check that it exists.
-func (s *Storage) Repository(name string) *Repository {
+// name is in "library"). It does not check that it exists. A name that
+// is not one or two path elements (after the namespace, "/" is kept in the
+// repository component, which is stored escaped) is an error wrapping
+// fs.ErrInvalid.
+func (s *Storage) Repository(name string) (*Repository, error) {
 	ns, repo, ok := strings.Cut(name, "/")
 	if !ok {
 		ns, repo = "library", name
 	}
-	return &Repository{s: s, Namespace: ns, Name: repo, dir: url.QueryEscape(repo)}
+	dir := url.QueryEscape(repo)
+	if !validElem(ns) || !validElem(dir) {
+		return nil, &fs.PathError{Op: "v1 repository", Path: name, Err: fs.ErrInvalid}
+	}
+	return &Repository{s: s, Namespace: ns, Name: repo, dir: dir}, nil
+}
+
+// validElem reports whether e is one path element.
+func validElem(e string) bool {
+	return e != "" && e != "." && e != ".." && !strings.Contains(e, "/") && fs.ValidPath(e)
 }
 
 // Tag is one tag of a repository: the file tag_<name> holding the image
@@ -177,7 +186,7 @@ func (r *Repository) Tags() iter.Seq2[*Tag, error] {
 			if !ok || e.IsDir() {
 				continue
 			}
-			t, err := r.Tag(name)
+			t, err := r.readTag(name)
 			if err != nil {
 				yield(nil, err)
 				return
@@ -189,8 +198,16 @@ func (r *Repository) Tags() iter.Seq2[*Tag, error] {
 	}
 }
 
-// Tag reads tag name. A missing tag is an error wrapping fs.ErrNotExist.
+// Tag reads tag name. A missing tag is an error wrapping fs.ErrNotExist,
+// a name that is not one path element one wrapping fs.ErrInvalid.
 func (r *Repository) Tag(name string) (*Tag, error) {
+	if !validElem("tag_" + name) {
+		return nil, &fs.PathError{Op: "v1 tag", Path: name, Err: fs.ErrInvalid}
+	}
+	return r.readTag(name)
+}
+
+func (r *Repository) readTag(name string) (*Tag, error) {
 	p := r.path("tag_" + name)
 	b, err := fs.ReadFile(r.s.fsys, p)
 	if err != nil {
