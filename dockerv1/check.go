@@ -69,6 +69,7 @@ type CheckOptions struct {
 // error is for a tree that cannot be read, or ctx done.
 func (s *Storage) Check(ctx context.Context, opts CheckOptions) ([]Problem, error) {
 	var probs []Problem
+	cache := map[string]*Image{}
 	ents, err := fs.ReadDir(s.fsys, s.path("images"))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
@@ -101,7 +102,7 @@ func (s *Storage) Check(ctx context.Context, opts CheckOptions) ([]Problem, erro
 			probs = append(probs, Problem{Kind: MissingLayer, Image: id})
 			continue
 		}
-		if _, err := s.Chain(id); err != nil {
+		if _, err := s.chain(id, cache); err != nil {
 			switch {
 			case errors.Is(err, ErrMissingAncestor):
 				probs = append(probs, Problem{Kind: MissingAncestor, Image: id, Detail: err.Error()})

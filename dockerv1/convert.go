@@ -277,6 +277,7 @@ func (c *converter) plan() error {
 
 	chains := map[string][]*Image{}
 	chainErrs := map[string]error{}
+	images := map[string]*Image{}
 	for _, e := range repos {
 		for t, err := range e.repo.Tags() {
 			if err != nil {
@@ -296,7 +297,7 @@ func (c *converter) plan() error {
 			chain, ok := chains[t.ImageID]
 			cerr := chainErrs[t.ImageID]
 			if !ok && cerr == nil {
-				chain, cerr = c.src.Chain(t.ImageID)
+				chain, cerr = c.src.chain(t.ImageID, images)
 				if cerr != nil {
 					if errors.Is(cerr, fs.ErrNotExist) && !errors.Is(cerr, ErrMissingAncestor) {
 						cerr = fmt.Errorf("tag points at a missing image: %w", cerr)

@@ -374,7 +374,23 @@ func (s *Storage) Images() iter.Seq2[*Image, error] {
 // wraps fs.ErrNotExist (a missing image), ErrUnfinished or
 // ErrInvalidImage.
 func (s *Storage) Chain(id string) ([]*Image, error) {
-	top, err := s.Image(id)
+	return s.chain(id, nil)
+}
+
+// chain is Chain reading images through cache (when not nil), which it
+// fills: ancestors shared by many tags are read once.
+func (s *Storage) chain(id string, cache map[string]*Image) ([]*Image, error) {
+	read := func(id string) (*Image, error) {
+		if img, ok := cache[id]; ok {
+			return img, nil
+		}
+		img, err := s.Image(id)
+		if err == nil && cache != nil {
+			cache[id] = img
+		}
+		return img, err
+	}
+	top, err := read(id)
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +419,7 @@ func (s *Storage) Chain(id string) ([]*Image, error) {
 		if ids != nil && ids[i+1] != img.Parent {
 			return nil, fmt.Errorf("image %s: %w: ancestry of %s names %s, json parent is %s", img.ID, ErrInvalidImage, id, ids[i+1], img.Parent)
 		}
-		parent, err := s.Image(img.Parent)
+		parent, err := read(img.Parent)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("image %s: ancestor %s: %w", id, img.Parent, ErrMissingAncestor)
