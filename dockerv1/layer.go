@@ -6,11 +6,8 @@ import (
 	"bytes"
 	"compress/bzip2"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os/exec"
 	"strings"
@@ -112,73 +109,6 @@ func decompress(br *bufio.Reader, xz XZDecoder) (Compression, io.ReadCloser, err
 		return c, rc, err
 	}
 	return c, io.NopCloser(br), nil
-}
-
-// checksummer checks the layer bytes against an image's _checksum
-// entries of the "sha256:" form. docker-registry computed sha256 over the
-// json, a newline and the layer; the first registries (whose _checksum
-// is a bare string) over the layer alone, which is accepted for that form
-// only. tarsum entries are not verified.
-type checksummer struct {
-	want    map[string]bool
-	payload hash.Hash
-	layer   hash.Hash
-}
-
-func newChecksummer(img *Image) *checksummer {
-	c := &checksummer{want: map[string]bool{}}
-	for _, s := range img.Checksums {
-		if hexsum, ok := strings.CutPrefix(strings.TrimSpace(s), "sha256:"); ok {
-			c.want[strings.ToLower(hexsum)] = true
-		}
-	}
-	if len(c.want) == 0 {
-		return c
-	}
-	c.payload = sha256.New()
-	if img.bareChecksum {
-		c.layer = sha256.New()
-	}
-	c.payload.Write(img.JSON)
-	c.payload.Write([]byte("\n"))
-	return c
-}
-
-// verifiable reports whether the image has a checksum this package checks.
-func (c *checksummer) verifiable() bool { return c.payload != nil }
-
-func (c *checksummer) Write(p []byte) (int, error) {
-	if c.payload != nil {
-		c.payload.Write(p)
-	}
-	if c.layer != nil {
-		c.layer.Write(p)
-	}
-	return len(p), nil
-}
-
-func (c *checksummer) check() error {
-	if c.payload == nil {
-		return nil
-	}
-	p := hex.EncodeToString(c.payload.Sum(nil))
-	if c.want[p] || c.layer != nil && c.want[hex.EncodeToString(c.layer.Sum(nil))] {
-		return nil
-	}
-	return fmt.Errorf("%w: json+layer hash to sha256:%s, _checksum has %s", ErrChecksumMismatch, p, strings.Join(sortedKeys(c.want), ", "))
-}
-
-func sortedKeys(m map[string]bool) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, "sha256:"+k)
-	}
-	for i := 1; i < len(ks); i++ {
-		for j := i; j > 0 && ks[j] < ks[j-1]; j-- {
-			ks[j], ks[j-1] = ks[j-1], ks[j]
-		}
-	}
-	return ks
 }
 
 // scanLayer reads a layer file to its end: the raw bytes go through sum,
