@@ -73,4 +73,3 @@ func sum(parts ...any) string {
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
-
