@@ -125,7 +125,7 @@ func printV1Report(inv *invocation, rep *dockerv1.Report) error {
 		}
 	}
 	for _, img := range rep.Images {
-		ew.printf("bad image %s: %s\n", img.ID, img.Reason)
+		ew.printf("bad %s\n", img.Reason) // the reason names the image
 	}
 	st := rep.Stats
 	ew.printf("tags: %d converted, %d unchanged, %d would convert, %d skipped\n", st.Converted, st.Unchanged, st.Planned, st.Skipped)
