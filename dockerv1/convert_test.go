@@ -610,3 +610,48 @@ func TestConvertBzip2AndDamagedLayers(t *testing.T) {
 	require.Len(t, man.Layers(), 1)
 	assert.Equal(t, tree.Images[regstoretest.V1BaseID].Tar, gunzip(t, readBlob(t, dst, man.Layers()[0].Digest)))
 }
+
+func TestExecXZ(t *testing.T) {
+	needXZ(t)
+	rc, err := dockerv1.ExecXZ(bytes.NewReader(regstoretest.V1XZLayer))
+	require.NoError(t, err)
+	got, err := io.ReadAll(rc)
+	require.NoError(t, err)
+	require.NoError(t, rc.Close())
+	assert.Equal(t, regstoretest.V1XZTar, got)
+
+	// A damaged stream: the program's failure is the error.
+	rc, err = dockerv1.ExecXZ(bytes.NewReader(regstoretest.V1XZLayer[:len(regstoretest.V1XZLayer)-20]))
+	require.NoError(t, err)
+	_, _ = io.ReadAll(rc)
+	assert.ErrorContains(t, rc.Close(), "xz")
+
+	// No program: ErrNoXZ.
+	t.Setenv("PATH", t.TempDir())
+	_, err = dockerv1.ExecXZ(bytes.NewReader(nil))
+	assert.ErrorIs(t, err, dockerv1.ErrNoXZ)
+	assert.ErrorIs(t, err, errors.ErrUnsupported)
+}
+
+func TestConvertDamagedXZ(t *testing.T) {
+	needXZ(t)
+	m := regstore.NewMemFS()
+	_, err := regstoretest.WriteV1Tree(m, ".")
+	require.NoError(t, err)
+	replaceLayer(t, m, regstoretest.V1XZID, regstoretest.V1XZLayer[:len(regstoretest.V1XZLayer)-20])
+	src, err := dockerv1.Open(m, ".")
+	require.NoError(t, err)
+	dst, _ := newStore(t)
+	rep, err := dockerv1.Convert(context.Background(), dst, src, dockerv1.ConvertOptions{})
+	require.NoError(t, err)
+	st := statuses(rep)
+	assert.Equal(t, dockerv1.Skipped, st["myorg/app:1.0"])
+	assert.Equal(t, dockerv1.Converted, st["library/ubuntu:latest"])
+	var reason string
+	for _, img := range rep.Images {
+		if img.ID == regstoretest.V1XZID {
+			reason = img.Reason
+		}
+	}
+	assert.Contains(t, reason, "xz")
+}
