@@ -105,8 +105,9 @@ var v1XZFiles = []V1File{
 //
 // It holds a base image with a plain tar layer (directories, an
 // executable, a symbolic link), a metadata-only image whose tar is empty,
-// an image with a gzip layer that replaces a file and deletes a file and
-// a directory with whiteouts (".wh.<name>"), and an image with an xz layer
+// an image with a gzip layer that replaces a file, deletes a file and a
+// directory with whiteouts (".wh.<name>") and empties a directory with an
+// opaque whiteout (".wh..wh..opq"), and an image with an xz layer
 // and a 16-hex id; these ancestors are shared by several repositories.
 // Then an unfinished push, an image whose _checksum does not match, an
 // untagged image, a tag pointing at a missing image, and a repository
@@ -144,6 +145,11 @@ func WriteV1Tree(w regstore.WriteFS, dir string) (*V1Tree, error) {
 		{Name: "var/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "var/cache/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "var/cache/big.bin", Type: tar.TypeReg, Mode: 0o644, Body: strings.Repeat("cache line\n", 400)},
+		{Name: "usr/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: "usr/share/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: "usr/share/doc/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: "usr/share/doc/a.txt", Type: tar.TypeReg, Mode: 0o644, Body: "doc a\n"},
+		{Name: "usr/share/doc/b.txt", Type: tar.TypeReg, Mode: 0o644, Body: "doc b\n"},
 	}}, []string{"/bin/sh", "-c", "#(nop) ADD file:0123456789abcdef in /"}, nil)
 	add(&V1Image{ID: V1EnvID, Parent: V1BaseID},
 		[]string{"/bin/sh", "-c", "#(nop) ENV FOO=bar"}, []string{"FOO=bar"})
@@ -155,6 +161,11 @@ func WriteV1Tree(w regstore.WriteFS, dir string) (*V1Tree, error) {
 		{Name: "etc/app.conf", Type: tar.TypeReg, Mode: 0o600, Body: "listen=80\n"},
 		{Name: "var/", Type: tar.TypeDir, Mode: 0o755},
 		{Name: "var/.wh.cache", Type: tar.TypeReg, Mode: 0o644},
+		{Name: "usr/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: "usr/share/", Type: tar.TypeDir, Mode: 0o755},
+		{Name: "usr/share/doc/", Type: tar.TypeDir, Mode: 0o750},
+		{Name: "usr/share/doc/.wh..wh..opq", Type: tar.TypeReg, Mode: 0o644},
+		{Name: "usr/share/doc/c.txt", Type: tar.TypeReg, Mode: 0o644, Body: "doc c\n"},
 	}}, []string{"/bin/sh", "-c", "echo listen=80 > /etc/app.conf && rm -rf /var/cache /etc/os-release"}, []string{"FOO=bar"})
 	add(&V1Image{ID: V1XZID, Parent: V1AppID, Compression: "xz", Files: v1XZFiles},
 		[]string{"/bin/sh", "-c", "#(nop) ADD file:fedcba9876543210 in /opt"}, []string{"FOO=bar"})
@@ -417,6 +428,7 @@ func ApplyLayers(tars ...[]byte) (map[string]TreeEntry, error) {
 	tree := map[string]TreeEntry{}
 	for i, tb := range tars {
 		tr := tar.NewReader(bytes.NewReader(tb))
+		added := map[string]bool{} // by this layer: an opaque whiteout keeps them
 		for {
 			h, err := tr.Next()
 			if err != nil {
@@ -431,15 +443,15 @@ func ApplyLayers(tars ...[]byte) (map[string]TreeEntry, error) {
 			}
 			dir, base := path.Split(name)
 			if base == ".wh..wh..opq" {
-				removeBelow(tree, strings.TrimSuffix(dir, "/"), false)
+				removeBelow(tree, strings.TrimSuffix(dir, "/"), false, added)
 				continue
 			}
 			if victim, ok := strings.CutPrefix(base, ".wh."); ok {
-				removeBelow(tree, dir+victim, true)
+				removeBelow(tree, dir+victim, true, nil)
 				continue
 			}
 			if old, ok := tree[name]; ok && !(old.Type == tar.TypeDir && h.Typeflag == tar.TypeDir) {
-				removeBelow(tree, name, true)
+				removeBelow(tree, name, true, nil)
 			}
 			e := TreeEntry{Type: h.Typeflag, Mode: fs.FileMode(h.Mode & 0o777), Linkname: h.Linkname}
 			if e.Type == tar.TypeRegA {
@@ -453,12 +465,14 @@ func ApplyLayers(tars ...[]byte) (map[string]TreeEntry, error) {
 				e.Body = string(body)
 			}
 			tree[name] = e
+			added[name] = true
 		}
 	}
 	return tree, nil
 }
 
-func removeBelow(tree map[string]TreeEntry, p string, self bool) {
+// removeBelow deletes p (when self) and everything below it, but keep.
+func removeBelow(tree map[string]TreeEntry, p string, self bool, keep map[string]bool) {
 	if self {
 		delete(tree, p)
 	}
@@ -467,7 +481,7 @@ func removeBelow(tree map[string]TreeEntry, p string, self bool) {
 		prefix = ""
 	}
 	for k := range tree {
-		if strings.HasPrefix(k, prefix) && k != p {
+		if strings.HasPrefix(k, prefix) && k != p && !keep[k] {
 			delete(tree, k)
 		}
 	}

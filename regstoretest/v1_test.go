@@ -52,7 +52,8 @@ func TestWriteV1Tree(t *testing.T) {
 		names = append(names, n)
 	}
 	assert.ElementsMatch(t, []string{"bin", "bin/tool", "bin/alias", "etc", "etc/hostname", "etc/app.conf", "var",
-		"opt", "opt/x", "opt/x/data.txt"}, names)
+		"usr", "usr/share", "usr/share/doc", "usr/share/doc/c.txt", "opt", "opt/x", "opt/x/data.txt"}, names)
+	assert.EqualValues(t, 0o750, fsTree["usr/share/doc"].Mode)
 	assert.Equal(t, "#!/bin/sh\necho tool v2\n", fsTree["bin/tool"].Body)
 	assert.EqualValues(t, 0o750, fsTree["bin/tool"].Mode)
 	assert.Equal(t, byte(tar.TypeSymlink), fsTree["bin/alias"].Type)
@@ -71,7 +72,7 @@ func TestV1XZLayer(t *testing.T) {
 
 func TestApplyLayersOpaque(t *testing.T) {
 	lower := tarOf(t, "d/", "d/a", "d/b", "e")
-	upper := tarOf(t, "d/.wh..wh..opq", "d/c", "./e")
+	upper := tarOf(t, "d/c", "d/.wh..wh..opq", "./e")
 	fsTree, err := regstoretest.ApplyLayers(lower, upper)
 	require.NoError(t, err)
 	var names []string
