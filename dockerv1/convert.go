@@ -45,6 +45,10 @@ type ConvertOptions struct {
 	GzipLevel int
 	// Workers is the number of layers converted at once (0: GOMAXPROCS).
 	Workers int
+	// Overwrite moves v2 tags that hold another image (not a conversion
+	// of the same v1 image) to the converted one. Without it such tags
+	// are skipped with ErrTagConflict.
+	Overwrite bool
 	// KeepLibrary keeps the "library/" namespace of one-component names
 	// (see MapName).
 	KeepLibrary bool
@@ -150,7 +154,9 @@ type Report struct {
 //
 // Convert is idempotent: a tag whose v2 image is already what it would
 // write is reported unchanged without reading its layers, and equal input
-// gives equal digests. Tags are published after all their blobs and their
+// gives equal digests. A v2 tag holding another image (not a conversion
+// of the same v1 image) is left alone and its v1 tag skipped with
+// ErrTagConflict, unless Overwrite. Tags are published after all their blobs and their
 // manifest exist, so an interrupted run leaves no half-converted tag and a
 // second run completes it.
 //
@@ -328,12 +334,17 @@ func (c *converter) run() error {
 		if err := c.ctx.Err(); err != nil {
 			return err
 		}
-		d, ok, err := c.existing(pt)
+		d, state, err := c.existing(pt)
 		if err != nil {
 			return err
 		}
 		rep := &c.report.Tags[pt.rep]
-		if ok {
+		if state == tagForeign && !c.opts.Overwrite {
+			c.skip(pt.rep, fmt.Errorf("%s:%s: %w (%s)", rep.Target, rep.Tag, ErrTagConflict, d))
+			c.tick(func(p *Progress) { p.Tags++ })
+			continue
+		}
+		if state == tagUnchanged {
 			rep.Status, rep.Digest = Unchanged, d
 			c.report.Stats.Unchanged++
 			if !c.opts.DryRun {
@@ -501,6 +512,11 @@ func isInputError(err error) bool {
 }
 
 var errEmptyLayer = errors.New("empty layer")
+
+// ErrTagConflict: the v2 tag exists and holds another image than the
+// conversion of the v1 tag's image (one pushed to v2 since, say). It
+// wraps fs.ErrExist.
+var ErrTagConflict = fmt.Errorf("the v2 tag holds another image: %w", fs.ErrExist)
 
 // countingReader adds what it reads to the progress.
 type countingReader struct {
@@ -674,32 +690,44 @@ func (c *converter) build(chain []*Image, results []layerResult) (config, manife
 	return config, manifest, err
 }
 
-// existing reports whether the tag's v2 image is already what Convert
-// would write: the manifest and config it points at are byte for byte
-// the ones built from the chain's json with the diff_ids, layers and
-// empty layers they record, and every layer blob is there. Then the
-// layers are remembered for the other tags.
-func (c *converter) existing(pt *planTag) (digest.Digest, bool, error) {
+// tagState is what a v1 tag's v2 tag holds already.
+type tagState int
+
+const (
+	tagAbsent    tagState = iota // no such tag (or a broken one)
+	tagStale                     // a conversion of the same v1 image, with other options or blobs missing
+	tagUnchanged                 // exactly what Convert would write
+	tagForeign                   // another image
+)
+
+// existing reports what the tag's v2 tag holds. It is unchanged when the
+// manifest and config it points at are byte for byte the ones built from
+// the chain's json with the diff_ids, layers and empty layers they
+// record, and every layer blob is there; then the layers are remembered
+// for the other tags. It is a conversion of the same v1 image (stale)
+// when only the manifest differs or a blob is missing, and foreign when
+// the config is not the one the chain gives.
+func (c *converter) existing(pt *planTag) (digest.Digest, tagState, error) {
 	rep := c.report.Tags[pt.rep]
 	r, err := c.dst.Repository(rep.Target)
 	if err != nil {
-		return "", false, err
+		return "", 0, err
 	}
 	t, err := r.Tag(pt.tag.Name)
 	if err != nil {
-		return "", false, err
+		return "", 0, err
 	}
 	m, err := t.Resolve()
 	if err != nil {
-		return "", false, nil
+		return "", tagAbsent, nil
 	}
 	cd, ok := m.Config()
 	if !ok || cd.Size > regstore.MaxManifestSize {
-		return "", false, nil
+		return m.Digest(), tagForeign, nil
 	}
 	cb, err := c.readBlob(cd.Digest)
 	if err != nil {
-		return "", false, nil
+		return m.Digest(), tagStale, nil
 	}
 	var cfg struct {
 		RootFS struct {
@@ -710,7 +738,7 @@ func (c *converter) existing(pt *planTag) (digest.Digest, bool, error) {
 		} `json:"history"`
 	}
 	if json.Unmarshal(cb, &cfg) != nil || len(cfg.History) != len(pt.chain) {
-		return "", false, nil
+		return m.Digest(), tagForeign, nil
 	}
 	layers := m.Layers()
 	results := make([]layerResult, len(pt.chain))
@@ -720,22 +748,28 @@ func (c *converter) existing(pt *planTag) (digest.Digest, bool, error) {
 			results[i] = layerResult{empty: true}
 			continue
 		}
-		if n >= len(layers) || n >= len(cfg.RootFS.DiffIDs) {
-			return "", false, nil
+		if n >= len(cfg.RootFS.DiffIDs) {
+			return m.Digest(), tagForeign, nil
 		}
-		results[i] = layerResult{diffID: cfg.RootFS.DiffIDs[n], desc: layers[n]}
+		results[i] = layerResult{diffID: cfg.RootFS.DiffIDs[n]}
+		if n < len(layers) {
+			results[i].desc = layers[n]
+		}
 		n++
 	}
-	if n != len(layers) || n != len(cfg.RootFS.DiffIDs) {
-		return "", false, nil
+	if n != len(cfg.RootFS.DiffIDs) {
+		return m.Digest(), tagForeign, nil
 	}
 	wantCfg, wantMan, err := c.build(pt.chain, results)
-	if err != nil || !bytes.Equal(wantCfg, cb) || !bytes.Equal(wantMan, m.Bytes()) {
-		return "", false, nil
+	switch {
+	case err != nil || !bytes.Equal(wantCfg, cb):
+		return m.Digest(), tagForeign, nil
+	case n != len(layers) || !bytes.Equal(wantMan, m.Bytes()):
+		return m.Digest(), tagStale, nil
 	}
 	for _, l := range layers {
 		if _, err := r.Blob(l.Digest); err != nil {
-			return "", false, nil
+			return m.Digest(), tagStale, nil
 		}
 	}
 	for i, img := range pt.chain {
@@ -743,7 +777,7 @@ func (c *converter) existing(pt *planTag) (digest.Digest, bool, error) {
 			c.layers[img.ID] = results[i]
 		}
 	}
-	return m.Digest(), true, nil
+	return m.Digest(), tagUnchanged, nil
 }
 
 func (c *converter) readBlob(d digest.Digest) ([]byte, error) {

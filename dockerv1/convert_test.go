@@ -655,3 +655,36 @@ func TestConvertDamagedXZ(t *testing.T) {
 	}
 	assert.Contains(t, reason, "xz")
 }
+
+func TestConvertTagConflict(t *testing.T) {
+	needXZ(t)
+	src, _ := v1Tree(t)
+	dst, _ := newStore(t)
+	// ubuntu:latest was pushed to v2 since (another image).
+	r, err := dst.Repository("ubuntu")
+	require.NoError(t, err)
+	other := regstoretest.Push(t, r, regstoretest.Image{MediaType: regstore.MediaTypeDockerManifest,
+		Layers: []regstoretest.Layer{regstoretest.NewLayer(map[string]string{"new": "v2 push"})}}, "latest")
+
+	rep, err := dockerv1.Convert(context.Background(), dst, src, dockerv1.ConvertOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, dockerv1.Skipped, statuses(rep)["library/ubuntu:latest"])
+	assert.Equal(t, dockerv1.Converted, statuses(rep)["library/ubuntu:14.04"])
+	for _, tr := range rep.Tags {
+		if tr.Repository == "library/ubuntu" && tr.Tag == "latest" {
+			assert.ErrorIs(t, tr.Err, dockerv1.ErrTagConflict)
+			assert.ErrorIs(t, tr.Err, fs.ErrExist)
+		}
+	}
+	tg, _ := r.Tag("latest")
+	d, err := tg.Digest()
+	require.NoError(t, err)
+	assert.Equal(t, other.Digest(), d, "the v2 push is kept")
+
+	rep, err = dockerv1.Convert(context.Background(), dst, src, dockerv1.ConvertOptions{Overwrite: true})
+	require.NoError(t, err)
+	assert.Equal(t, dockerv1.Converted, statuses(rep)["library/ubuntu:latest"])
+	d, err = tg.Digest()
+	require.NoError(t, err)
+	assert.NotEqual(t, other.Digest(), d)
+}

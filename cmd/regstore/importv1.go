@@ -18,7 +18,7 @@ func init() {
 
 var importV1Command = &command{
 	name:     "import-v1",
-	synopsis: "import-v1 [--dry-run] [--oci] [--uncompressed] [--keep-library] [--workers N] [--json] ROOT V1_PATH",
+	synopsis: "import-v1 [--dry-run] [--oci] [--uncompressed] [--keep-library] [--overwrite] [--workers N] [--json] ROOT V1_PATH",
 	args:     "ROOT V1_PATH", min: 2, max: 2,
 	progress: true,
 	help: `
@@ -39,7 +39,9 @@ it); names v2 refuses are lower-cased and their other invalid characters
 replaced by '-'; names that then collide are skipped. All are reported.
 
 A tag already converted is left alone, so running again converts only
-what is new, and an interrupted run is completed by running it again.
+what is new, and an interrupted run is completed by running it again. A
+v2 tag that holds another image (pushed to v2 since) is not moved, and
+its v1 tag is skipped, unless --overwrite.
 Bad v1 input (a missing image or ancestor, an unfinished push, a checksum
 mismatch, a damaged layer) skips the tags that need it, with the reason.
 --dry-run reads only the metadata and says what would be converted.
@@ -60,6 +62,7 @@ With --json, prints one object:
 		oci := fset.Bool("oci", false, "write OCI manifests and configs instead of Docker schema2")
 		uncompressed := fset.Bool("uncompressed", false, "store layers as plain tars instead of gzip-compressed")
 		keepLibrary := fset.Bool("keep-library", false, `keep the "library/" namespace of one-component names`)
+		overwrite := fset.Bool("overwrite", false, "move v2 tags that hold another image to the converted one")
 		workers := fset.Int("workers", 0, "layers converted at once (default: the number of CPUs)")
 		asJSON := fset.Bool("json", false, "print JSON")
 		return func(ctx context.Context, inv *invocation) error {
@@ -83,7 +86,7 @@ With --json, prints one object:
 			defer closeStore()
 			inv.progress.set("reading %s", v1path)
 			rep, err := dockerv1.Convert(ctx, s, src, dockerv1.ConvertOptions{DryRun: *dryRun, OCI: *oci,
-				Uncompressed: *uncompressed, KeepLibrary: *keepLibrary, Workers: *workers,
+				Uncompressed: *uncompressed, KeepLibrary: *keepLibrary, Overwrite: *overwrite, Workers: *workers,
 				Progress: func(p dockerv1.Progress) {
 					inv.progress.set("layers %d/%d (%s/%s), tags %d/%d", p.Layers, p.LayersTotal,
 						shortBytes(p.Bytes), shortBytes(p.BytesTotal), p.Tags, p.TagsTotal)
