@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	exitHelp["import-v1"] = "0 when every tag was converted (or was already), 1 when some tags\nwere skipped (bad v1 input or a name v2 refuses), 2 on a usage or I/O\nerror, 130 when interrupted."
+	exitHelp["import-v1"] = "0 when every tag was converted (or was already), 1 when some tags\nwere skipped (bad v1 input, a name v2 refuses, a v2 tag in the way), 2 on a usage or I/O\nerror, 130 when interrupted."
 }
 
 var importV1Command = &command{
@@ -42,6 +42,7 @@ A tag already converted is left alone, so running again converts only
 what is new, and an interrupted run is completed by running it again. A
 v2 tag that holds another image (pushed to v2 since) is not moved, and
 its v1 tag is skipped, unless --overwrite.
+
 Bad v1 input (a missing image or ancestor, an unfinished push, a checksum
 mismatch, a damaged layer) skips the tags that need it, with the reason.
 --dry-run reads only the metadata and says what would be converted.
