@@ -213,7 +213,8 @@ func (r *Repository) readTag(name string) (*Tag, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Tag{Repository: r, Name: name, ImageID: strings.TrimSpace(string(b))}
+	// The raw id; tolerate a newline or JSON quotes around it.
+	t := &Tag{Repository: r, Name: name, ImageID: strings.Trim(strings.TrimSpace(string(b)), `"`)}
 	if fi, err := fs.Stat(r.s.fsys, p); err == nil {
 		t.ModTime = fi.ModTime()
 	}
