@@ -19,7 +19,7 @@ import (
 // benchTree writes a chain of n images with size-byte text-like layers
 // (plain tars, as most v1 layers are) under one tag, and returns the
 // layer bytes in all.
-func benchTree(b *testing.B, n, size int) (*regstore.MemFS, int64) {
+func benchTree(b testing.TB, n, size int) (*regstore.MemFS, int64) {
 	m := regstore.NewMemFS()
 	rng := rand.New(rand.NewPCG(1, 2))
 	words := []string{"usr", "lib", "share", "linux", "gnu", "conf", " ", "\n", "=", "/", "0", "1", "x86_64"}

@@ -43,7 +43,8 @@ type ConvertOptions struct {
 	Uncompressed bool
 	// GzipLevel is the compression level, 1 to 9 (0: 1, gzip.BestSpeed).
 	GzipLevel int
-	// Workers is the number of layers converted at once (0: GOMAXPROCS).
+	// Workers bounds the layers converted at once, and the compression
+	// blocks compressed at once (0: GOMAXPROCS).
 	Workers int
 	// Overwrite moves v2 tags that hold another image (not a conversion
 	// of the same v1 image) to the converted one. Without it such tags
@@ -145,8 +146,9 @@ type Report struct {
 // A tag becomes a manifest in the repository MapName gives, tagged with
 // the same tag: its layers are the v1 images of its ancestry, base first,
 // each decompressed (gzip, bzip2, xz or none, sniffed) and stored
-// gzip-compressed (deterministically) or, with Uncompressed, as the plain
-// tar; its config is the tag's image json with the v1-only fields
+// gzip-compressed (deterministically, in 1 MiB blocks compressed in
+// parallel; the bytes do not depend on Workers) or, with Uncompressed, as
+// the plain tar; its config is the tag's image json with the v1-only fields
 // dropped, rootfs.diff_ids and a history entry per v1 image (empty_layer
 // for an image whose tar holds no entry, which gets no layer). Each layer
 // is converted once, however many tags and repositories share it. Where
@@ -175,6 +177,7 @@ func Convert(ctx context.Context, dst *regstore.Store, src *Storage, opts Conver
 	if c.opts.Workers <= 0 {
 		c.opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	c.sem = make(chan struct{}, c.opts.Workers)
 	c.report = &Report{Tags: []TagReport{}, Names: []NameReport{}, Images: []ImageReport{}}
 	if err := c.plan(); err != nil {
 		return c.report, err
@@ -193,6 +196,7 @@ type converter struct {
 	report *Report
 	tags   []*planTag
 
+	sem      chan struct{} // blocks being compressed, at most Workers
 	mu       sync.Mutex
 	layers   map[string]layerResult // by v1 id
 	failed   map[string]error       // by v1 id
@@ -552,12 +556,11 @@ func (c *converter) convertLayer(img *Image) (layerResult, error) {
 	// The blob is written in large pieces (the compressor's are small).
 	bw := bufio.NewWriterSize(blob, 1<<20)
 	var out io.Writer
-	var gz *gzip.Writer
+	var gz *blockGzip
 	if c.opts.Uncompressed {
 		out = io.MultiWriter(diff, bw)
 	} else {
-		// Deterministic: no name, zero mtime, OS byte 255 (unknown).
-		gz, _ = gzip.NewWriterLevel(bw, c.opts.GzipLevel)
+		gz = newBlockGzip(bw, c.opts.GzipLevel, c.sem)
 		out = io.MultiWriter(diff, gz)
 	}
 	_, entries, err := scanLayer(countingReader{f, c}, sum, out, c.opts.XZ, blob.start)
@@ -569,6 +572,9 @@ func (c *converter) convertLayer(img *Image) (layerResult, error) {
 	}
 	if err == nil {
 		err = bw.Flush()
+	}
+	if err != nil && gz != nil {
+		gz.drain()
 	}
 	if err != nil {
 		p := blob.abort(err) // PutBlob fails and stores nothing

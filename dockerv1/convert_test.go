@@ -688,3 +688,35 @@ func TestConvertTagConflict(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, other.Digest(), d)
 }
+
+// TestConvertLargeLayers: layers of several compression blocks give the
+// same blobs with any number of workers, and decompress to their tars.
+func TestConvertLargeLayers(t *testing.T) {
+	m, _ := benchTree(t, 2, 5<<19) // 2.5 MiB each
+	src, err := dockerv1.Open(m, ".")
+	require.NoError(t, err)
+	var digests []digest.Digest
+	for _, workers := range []int{1, 3} {
+		dst, _ := newStore(t)
+		rep, err := dockerv1.Convert(context.Background(), dst, src, dockerv1.ConvertOptions{Workers: workers})
+		require.NoError(t, err)
+		require.Equal(t, 1, rep.Stats.Converted)
+		digests = append(digests, rep.Tags[0].Digest)
+		r, _ := dst.Repository("bench")
+		tg, _ := r.Tag("latest")
+		man, err := tg.Resolve()
+		require.NoError(t, err)
+		chain, err := src.Chain(rep.Tags[0].ImageID)
+		require.NoError(t, err)
+		require.Len(t, man.Layers(), 2)
+		for i, l := range man.Layers() {
+			f, err := src.OpenLayer(chain[i].ID)
+			require.NoError(t, err)
+			want, err := io.ReadAll(f)
+			require.NoError(t, err)
+			f.Close()
+			assert.Equal(t, want, gunzip(t, readBlob(t, dst, l.Digest)))
+		}
+	}
+	assert.Equal(t, digests[0], digests[1])
+}
