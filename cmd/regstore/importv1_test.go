@@ -72,8 +72,8 @@ func TestImportV1(t *testing.T) {
 	assert.Equal(t, time.Unix(1412180000, 0).UTC(), fi.ModTime().UTC())
 
 	// The converted tree is clean (the skipped tags left nothing behind).
-	_, errOut, code := runCLI(t, "check", root)
-	assert.Equal(t, 0, code, "check: %s", errOut)
+	_, errOut, checkCode := runCLI(t, "check", root)
+	assert.Equal(t, 0, checkCode, "check: %s", errOut)
 
 	// Again: nothing new.
 	// (Directories may change: the corrupt layer is read again, into a
@@ -85,7 +85,7 @@ func TestImportV1(t *testing.T) {
 	assert.Equal(t, before, files(snapshot(t, root)))
 
 	// For a human.
-	out, _, code = runCLI(t, "import-v1", root, v1)
+	out, _, code := runCLI(t, "import-v1", root, v1)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, out, "renamed myorg/MyApp -> myorg/myapp (v2 refuses the v1 name)\n")
 	assert.Contains(t, out, "unchanged library/ubuntu:latest (")
