@@ -147,7 +147,8 @@ var commands []*command
 
 func init() {
 	commands = []*command{inspectCommand, gcCommand, checkCommand, duCommand, purgeCommand, rmCommand,
-		importOCICommand, exportOCICommand, importDockerCommand, importSkopeoCommand, copyCommand, serveCommand}
+		importOCICommand, exportOCICommand, importDockerCommand, importSkopeoCommand, copyCommand, serveCommand,
+		importV1Command}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
