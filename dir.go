@@ -96,12 +96,22 @@ func (d *Dir) Create(name string) (FileWriter, error) {
 	if err := checkPath("create", name); err != nil {
 		return nil, err
 	}
-	made := d.missingDirs(path.Dir(name))
-	if err := d.root.MkdirAll(path.Dir(name), 0o777); err != nil {
-		return nil, err
-	}
 	tmp := tempName(name)
-	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	var made []string
+	var f *os.File
+	var err error
+	// A writer that fails removes the directories it made while they are
+	// empty, and may do so just after this one found them present: a
+	// directory missing again (ENOENT) is made again.
+	for range 3 {
+		made = d.missingDirs(path.Dir(name))
+		if err = d.root.MkdirAll(path.Dir(name), 0o777); err == nil {
+			f, err = d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+	}
 	if err != nil {
 		d.removeDirs(made)
 		return nil, err
