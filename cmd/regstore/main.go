@@ -12,6 +12,7 @@
 //	regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
 //	regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
 //	regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
+//	regstore version [--json]
 //
 // ROOT is the registry's rootdirectory (the folder holding docker/), or the
 // docker/registry/v2 folder itself. Flags may come before or after the
@@ -86,6 +87,7 @@ Usage:
   regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
   regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
   regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
+  regstore version [--json]
   regstore help [COMMAND]
 
 Commands:
@@ -100,6 +102,7 @@ Commands:
   import-docker-archive  import a "docker save" archive into a repository
   import-skopeo-dir      import a "skopeo copy ... dir:DIR" directory
   copy                   copy repositories from one tree to another
+  version                print the version (also: regstore --version)
 
 ROOT is the registry's rootdirectory (the folder holding docker/), or the
 docker/registry/v2 folder itself. Flags may follow the arguments. Run
@@ -147,7 +150,9 @@ var commands []*command
 
 func init() {
 	commands = []*command{inspectCommand, gcCommand, checkCommand, duCommand, purgeCommand, rmCommand,
-		importOCICommand, exportOCICommand, importDockerCommand, importSkopeoCommand, copyCommand}
+		importOCICommand, exportOCICommand, importDockerCommand, importSkopeoCommand, copyCommand,
+		versionCommand,
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -157,6 +162,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	name, args := args[0], args[1:]
 	switch name {
+	case "-version", "--version":
+		return versionCommand.run(ctx, args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 0 {
 			if c := lookup(args[0]); c != nil {
@@ -359,7 +366,7 @@ var exitHelp = map[string]string{
 
 func init() {
 	for _, c := range []string{"inspect", "du", "purge-uploads", "rm", "import-oci", "export-oci",
-		"import-docker-archive", "import-skopeo-dir", "copy"} {
+		"import-docker-archive", "import-skopeo-dir", "copy", "version"} {
 		exitHelp[c] = "0 on success, 2 on a usage or I/O error, 130 when interrupted."
 	}
 }
