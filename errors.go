@@ -54,6 +54,8 @@ type Error struct {
 }
 
 // Error formats as "op repo:tag (path): cause", leaving out what is unknown.
+// When the cause names the same path (an [fs.PathError] does), the path is
+// said once: "resolve tag a:v1 (…/current/link): open: file does not exist".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Op)
@@ -78,7 +80,12 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(": ")
 	if e.Err != nil {
-		b.WriteString(e.Err.Error())
+		msg := e.Err.Error()
+		if e.Path != "" {
+			msg = strings.ReplaceAll(msg, " ("+e.Path+"): ", ": ")
+			msg = strings.ReplaceAll(msg, " "+e.Path+": ", ": ")
+		}
+		b.WriteString(msg)
 	}
 	return b.String()
 }

@@ -125,7 +125,7 @@ func Problems(ctx context.Context, store *regstore.Store, opts Options) iter.Seq
 		for _, d := range sortedDigests(st.blobs) {
 			if !st.referenced[d] {
 				p := Problem{Kind: BlobOrphan, Path: s.layout.BlobData(d), Digest: d,
-					Message: fmt.Sprintf("blob %s (%d bytes) is linked and referenced by nothing; garbage collection will remove it", d, st.blobs[d])}
+					Message: fmt.Sprintf("blob %s (%d bytes) is neither linked in any repository nor referenced by any manifest; garbage collection will remove it", d, st.blobs[d])}
 				if !yield(p, nil) {
 					return
 				}
@@ -172,7 +172,7 @@ func (s *checker) checkEntry(st *checkState, e regstore.Entry, opts Options) []P
 		return s.checkUpload(e, opts)
 	case regstore.TempFile:
 		return []Problem{{Kind: TempFileLeft, Path: e.Path, Repository: e.Repository,
-			Message: fmt.Sprintf("temporary file %s was left by an interrupted write; it can be removed", e.Path)}}
+			Message: fmt.Sprintf("temporary file %s was left by an interrupted write, or belongs to one in progress; Repair (remove-temp-files) removes it once it is an hour old", e.Path)}}
 	case regstore.GCLeftover:
 		return []Problem{{Kind: GCInterrupted, Path: e.Path, Digest: e.Digest,
 			Message: fmt.Sprintf("%s was left by an interrupted garbage collection; the next gc.Sweep (regstore gc) puts moved data back or removes it", e.Path)}}

@@ -61,7 +61,8 @@ type Progress struct {
 type Plan struct {
 	Started time.Time `json:"started"`
 	// Cutoff is Started less the grace window: nothing modified after it
-	// is removed.
+	// is removed. With the window off it lies after Started (see
+	// [Plan.GraceOff]), and its JSON is null.
 	Cutoff time.Time `json:"cutoff"`
 	// Blobs is the blob data to remove, sorted.
 	Blobs []digest.Digest `json:"blobs"`
@@ -125,7 +126,7 @@ func Mark(ctx context.Context, store *regstore.Store, opts Options) (*Plan, erro
 	plan := &Plan{Started: opts.Now(), Blobs: []digest.Digest{}, LayerLinks: map[string][]digest.Digest{}, Manifests: map[string][]digest.Digest{}}
 	plan.Cutoff = plan.Started.Add(-opts.Grace)
 	if opts.Grace < 0 {
-		plan.Cutoff = plan.Started.Add(time.Hour * 24 * 365 * 100)
+		plan.Cutoff = graceOffCutoff(plan.Started)
 	}
 
 	// The repositories and, at the same time, one listing of the blob

@@ -28,6 +28,7 @@ var repairNames = map[string]func(*check.RepairOptions){
 	"restore-tag-index":     func(o *check.RepairOptions) { o.RestoreTagIndex = true },
 	"quarantine":            func(o *check.RepairOptions) { o.Quarantine = true },
 	"relink":                func(o *check.RepairOptions) { o.Relink = true },
+	"remove-temp-files":     func(o *check.RepairOptions) { o.RemoveTempFiles = true },
 }
 
 var checkCommand = &command{
@@ -45,13 +46,17 @@ re-hashes every blob's data (on --workers at once). Nothing is written unless
 
 --repair takes a comma-separated list of actions (or "all"):
   remove-dangling-links  remove links whose data is missing (blob-missing),
-                         and tags pointing at a missing manifest; the only
-                         action that deletes
+                         and tags pointing at a missing manifest
+  remove-temp-files      remove temporary files left by interrupted writes
+                         (temp-file) once they are an hour old
   restore-tag-index      write a tag's missing index entry (tag-not-in-index)
-  quarantine             move corrupt blobs and unreadable manifests aside,
+  quarantine             move corrupt blobs, unreadable manifests and link
+                         files holding no digest (link-empty,
+                         link-unknown-algorithm, link-unparsable) aside,
                          into _quarantine/ below the layout root
   relink                 write the missing link of a config, layer or index
                          child whose data exists (reference-unlinked)
+Only remove-dangling-links and remove-temp-files delete.
 After repairing, the tree is checked again and what remains is reported.
 With --dry-run, the repairs are only listed (and the tree is opened
 read-only).
@@ -72,7 +77,7 @@ where a problem is
    "tag": "<tag>", "digest": "<digest>", "target": "<digest>",
    "message": "<sentence>"}
 (repository, tag, digest and target only when they apply) and an action is
-  {"op": "remove-link"|"remove-tag"|"write-link"|"quarantine"|"skip",
+  {"op": "remove-link"|"remove-tag"|"remove-file"|"write-link"|"quarantine"|"skip",
    "kind": "<problem kind>", "path": "<path>", "to": "<quarantine path>",
    "link": "<digest written>", "repository": "<name>", "tag": "<tag>",
    "digest": "<digest>", "dryRun": true, "message": "<sentence>"}
@@ -236,9 +241,14 @@ func printCheck(w io.Writer, out *checkOutput, linksOnly, dryRun bool) error {
 	return ew.err
 }
 
+// printProblems prints each problem's kind and sentence, and its path
+// when the sentence does not say it.
 func printProblems(ew *errWriter, problems []check.Problem) {
 	for _, p := range problems {
-		ew.printf("%s: %s\n    %s\n", p.Kind, p.Message, p.Path)
+		ew.printf("%s: %s\n", p.Kind, p.Message)
+		if p.Path != "" && !strings.Contains(p.Message, p.Path) {
+			ew.printf("    %s\n", p.Path)
+		}
 	}
 }
 

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -40,14 +43,15 @@ With --json, prints the plan as one object:
    "manifests": {"<repo>": ["<digest>", ...]},
    "bytes": <bytes of blob data removed>,
    "marked": <manifests and blobs kept>,
-   "started": "<RFC 3339 time>", "cutoff": "<RFC 3339 time>",
+   "started": "<RFC 3339 time>", "cutoff": "<RFC 3339 time>" or null,
    "dryRun": <bool>}
-blobs is sorted; layerLinks and manifests are {} when empty.`,
+blobs is sorted; layerLinks and manifests are {} when empty; cutoff is
+null when the grace window is off.`,
 	flags: func(fset *flag.FlagSet) action {
 		dryRun := fset.Bool("dry-run", false, "only print what would be removed")
 		untagged := fset.Bool("delete-untagged", false, "also remove manifests no tag points at")
 		dropOrphans := fset.Bool("drop-orphan-referrers", false, "with --delete-untagged, also remove untagged referrers whose subject\nis not in their repository")
-		grace := fset.Duration("grace", gc.DefaultGrace, "keep everything modified within this `duration` before the start;\na negative value turns the window off (only when nothing writes to the tree)")
+		grace := durationVar(fset, "grace", gc.DefaultGrace, "keep everything modified within this `duration` before the start;\na negative value turns the window off (only when nothing writes to the tree)")
 		workers := fset.Int("workers", 4, "repositories marked and files removed at once")
 		exitCode := fset.Bool("exit-code", false, "exit with status 1 when the plan removes anything")
 		asJSON := fset.Bool("json", false, "print the plan as JSON")
@@ -98,10 +102,7 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 				plan.Manifests = map[string][]digest.Digest{}
 			}
 			if *asJSON {
-				err = writeJSON(inv.stdout, struct {
-					*gc.Plan
-					DryRun bool `json:"dryRun"`
-				}{plan, *dryRun})
+				err = writePlanJSON(inv.stdout, plan, *dryRun)
 			} else {
 				err = printPlan(inv.stdout, plan, *dryRun)
 			}
@@ -120,29 +121,46 @@ func printPlan(w io.Writer, plan *gc.Plan, dryRun bool) error {
 		verb = "would remove"
 	}
 	cutoff := "off"
-	if plan.Cutoff.Before(plan.Started) {
+	if !plan.GraceOff() {
 		cutoff = "modified before " + plan.Cutoff.Format(time.RFC3339)
 	}
 	ew.printf("garbage collection%s, started %s, grace window: %s\n",
 		map[bool]string{true: " (dry run)"}[dryRun], plan.Started.Format(time.RFC3339), cutoff)
-	ew.printf("%d manifests and blobs marked\n", plan.Marked)
+	ew.printf("marked (kept): %d manifests and blobs\n", plan.Marked)
 	listRepos := func(what string, m map[string][]digest.Digest) {
 		n := 0
 		for _, ds := range m {
 			n += len(ds)
 		}
-		ew.printf("%s %d %s in %d repositories\n", verb, n, what, len(m))
+		ew.printf("%s %s in %s\n", verb, count(n, what), count(len(m), "repository"))
 		for _, repo := range slices.Sorted(maps.Keys(m)) {
 			for _, d := range m[repo] {
 				ew.printf("  %s@%s\n", repo, d)
 			}
 		}
 	}
-	listRepos("untagged manifests", plan.Manifests)
-	listRepos("layer links", plan.LayerLinks)
-	ew.printf("%s %d blobs, %s\n", verb, len(plan.Blobs), humanBytes(plan.Bytes))
+	listRepos("untagged manifest", plan.Manifests)
+	listRepos("layer link", plan.LayerLinks)
+	ew.printf("%s %s, %s\n", verb, count(len(plan.Blobs), "blob"), humanBytes(plan.Bytes))
 	for _, d := range plan.Blobs {
 		ew.printf("  %s\n", d)
 	}
 	return ew.err
+}
+
+// writePlanJSON writes the plan as gc.Plan encodes itself, with "dryRun"
+// added at the end.
+func writePlanJSON(w io.Writer, plan *gc.Plan, dryRun bool) error {
+	b, err := json.Marshal(plan)
+	if err != nil {
+		return err
+	}
+	b = append(bytes.TrimSuffix(bytes.TrimSpace(b), []byte("}")), fmt.Sprintf(`,"dryRun":%t}`, dryRun)...)
+	var out bytes.Buffer
+	if err := json.Indent(&out, b, "", "  "); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = w.Write(out.Bytes())
+	return err
 }

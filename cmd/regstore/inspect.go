@@ -217,8 +217,8 @@ func (out *inspectOutput) print(w io.Writer) error {
 	for _, n := range out.Blobs {
 		bytes += n
 	}
-	ew.printf("\n%d repositories, %d tags, %d manifests; %d blobs, %s\n",
-		len(out.Repositories), tags, manifests, len(out.Blobs), humanBytes(bytes))
+	ew.printf("\n%s, %s, %s; %s, %s\n",
+		count(len(out.Repositories), "repository"), count(tags, "tag"), count(manifests, "manifest"), count(len(out.Blobs), "blob"), humanBytes(bytes))
 	for _, warn := range out.warnings {
 		ew.printf("warning: %s\n", warn)
 	}

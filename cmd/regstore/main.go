@@ -214,6 +214,7 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	fset := newFlagSet(c)
 	act := c.flags(fset)
 	pos, err := parseInterleaved(fset, args)
+	err = flagError(err)
 	if errors.Is(err, flag.ErrHelp) {
 		printCommandUsage(stdout, c, fset)
 		return exitOK
@@ -481,4 +482,25 @@ func (l *repeatable) String() string { return strings.Join(*l, " ") }
 func (l *repeatable) Set(v string) error {
 	*l = append(*l, v)
 	return nil
+}
+
+// plurals are the nouns whose plural is not the singular plus "s".
+var plurals = map[string]string{"repository": "repositories", "entry": "entries"}
+
+// count says "1 blob", "2 blobs", "0 repositories". A noun of several
+// words takes the plural on its last word ("untagged manifest").
+func count[N int | int64](n N, noun string) string {
+	if n != 1 {
+		head, last := "", noun
+		if i := strings.LastIndexByte(noun, ' '); i >= 0 {
+			head, last = noun[:i+1], noun[i+1:]
+		}
+		if p, ok := plurals[last]; ok {
+			last = p
+		} else {
+			last += "s"
+		}
+		noun = head + last
+	}
+	return fmt.Sprintf("%d %s", n, noun)
 }

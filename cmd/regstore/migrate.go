@@ -151,7 +151,7 @@ func newImportOutput(repo string, res *migrate.ImportResult) importOutput {
 
 func printImport(w io.Writer, out *importOutput, stats migrate.CopyStats) error {
 	ew := &errWriter{w: w}
-	ew.printf("imported %d manifests into %s\n", len(out.Manifests), out.Repository)
+	ew.printf("imported %s into %s\n", count(len(out.Manifests), "manifest"), out.Repository)
 	for _, m := range out.Manifests {
 		ew.printf("  %s  %s  %d B\n", m.Digest, m.MediaType, m.Size)
 	}
@@ -545,7 +545,7 @@ unnamed entries, such as referrers).
 				return writeJSON(inv.stdout, out)
 			}
 			ew := &errWriter{w: inv.stdout}
-			ew.printf("exported %s to %s: index.json lists %d manifests\n", repo, dir, len(out.Manifests))
+			ew.printf("exported %s to %s: index.json lists %s\n", repo, dir, count(len(out.Manifests), "manifest"))
 			for _, m := range out.Manifests {
 				name := "(unnamed)"
 				if m.RefName != "" {
@@ -659,7 +659,7 @@ With --json, prints one object:
 				}{srcRoot, dstRoot, toStatsJSON(stats)})
 			}
 			ew := &errWriter{w: inv.stdout}
-			ew.printf("copied %d repositories from %s to %s\n", stats.Repositories, srcRoot, dstRoot)
+			ew.printf("copied %s from %s to %s\n", count(stats.Repositories, "repository"), srcRoot, dstRoot)
 			printStats(ew, stats)
 			return ew.err
 		}
