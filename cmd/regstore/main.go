@@ -1,7 +1,10 @@
 // Command regstore operates on a CNCF Distribution registry's storage tree
 // (the v2 layout) directly, without a registry process.
 //
-//	regstore inspect [--json] ROOT
+//	regstore ls [--json] ROOT [REPO]
+//	regstore manifest [--json] ROOT REPO:TAG|REPO@DIGEST
+//	regstore blob [--json] ROOT DIGEST|REPO@DIGEST
+//	regstore inspect [--json] ROOT [REPO...]
 //	regstore gc [--dry-run] [--delete-untagged] [--drop-orphan-referrers] [--grace DURATION] [--workers N] [--exit-code] [--json] ROOT
 //	regstore check [--links-only] [--workers N] [--ignore KIND,...] [--repair ACTION,...] [--dry-run] [--json] ROOT
 //	regstore du [--json] ROOT [REPO...]
@@ -76,7 +79,7 @@ func main() {
 const usageText = `regstore operates on a Distribution registry's storage tree directly.
 
 Usage:
-  regstore inspect [--json] ROOT
+  regstore inspect [--json] ROOT [REPO...]
   regstore gc [--dry-run] [--delete-untagged] [--grace DURATION] [--exit-code] [--json] ROOT
   regstore check [--links-only] [--repair ACTION,...] [--dry-run] [--json] ROOT
   regstore du [--json] ROOT [REPO...]
@@ -87,10 +90,16 @@ Usage:
   regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
   regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
   regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
+  regstore ls [--json] ROOT [REPO]
+  regstore manifest [--json] ROOT REPO:TAG|REPO@DIGEST
+  regstore blob [--json] ROOT DIGEST|REPO@DIGEST
   regstore version [--json]
   regstore help [COMMAND]
 
 Commands:
+  ls                     list the repositories, or a repository's tags
+  manifest               print a manifest as stored
+  blob                   write a blob's data to standard output
   inspect                what a registry would serve from the tree
   gc                     garbage-collect, as "registry garbage-collect" does
   check                  find (and with --repair, fix) damage in the tree
@@ -152,6 +161,7 @@ func init() {
 	commands = []*command{inspectCommand, gcCommand, checkCommand, duCommand, purgeCommand, rmCommand,
 		importOCICommand, exportOCICommand, importDockerCommand, importSkopeoCommand, copyCommand,
 		versionCommand,
+		lsCommand, manifestCommand, blobCommand,
 	}
 }
 
@@ -367,7 +377,7 @@ var exitHelp = map[string]string{
 
 func init() {
 	for _, c := range []string{"inspect", "du", "purge-uploads", "rm", "import-oci", "export-oci",
-		"import-docker-archive", "import-skopeo-dir", "copy", "version"} {
+		"import-docker-archive", "import-skopeo-dir", "copy", "version", "ls", "manifest", "blob"} {
 		exitHelp[c] = "0 on success, 2 on a usage or I/O error, 130 when interrupted."
 	}
 }
