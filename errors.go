@@ -28,6 +28,9 @@ var (
 	// ErrManifestTooLarge: a manifest exceeds [MaxManifestSize]. It also
 	// matches ErrManifestInvalid.
 	ErrManifestTooLarge = &sentinel{"manifest too large", ErrManifestInvalid}
+	// ErrBlobTooLarge: a blob is larger than a caller's limit
+	// ([Blob.ReadAll]).
+	ErrBlobTooLarge = errors.New("blob too large")
 	// ErrManifestBlobUnknown: a manifest names a blob or child manifest that
 	// is not in the repository, so the registry would refuse the push.
 	ErrManifestBlobUnknown = errors.New("manifest references unknown blob")
