@@ -32,7 +32,8 @@
 // directory (temporary file, fsync, rename, fsync of the directory) and an
 // object store with no rename (one PUT) alike. Optional upgrades are found by
 // type assertion: [RenameFS], [RemoveAllFS], [LinkFS], [ChtimesFS].
-// internal/backendtest holds the contract suite every backend passes.
+// The contract suite every backend passes is exported for backend authors:
+// [github.com/regstore/regstore/regstoretest/backendtest].
 //
 // # Atomicity and concurrency
 //
