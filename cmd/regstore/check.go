@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/regstore/regstore"
 	"github.com/regstore/regstore/check"
@@ -186,7 +188,22 @@ type checkOutput struct {
 func runCheckOnce(ctx context.Context, s *regstore.Store, opts check.Options, ignored map[check.ProblemKind]bool,
 	p *progress, what string) ([]check.Problem, error) {
 	problems := []check.Problem{}
-	p.set("%s: no problems so far", what)
+	var mu sync.Mutex
+	var last check.Progress
+	var rehashStart time.Time
+	opts.Progress = func(cp check.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cp.Phase == "rehash" && last.Phase != "rehash" {
+			rehashStart = time.Now()
+		}
+		last = cp
+	}
+	p.setLive(func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return checkStatus(what, last, rehashStart)
+	})
 	for pr, err := range check.Problems(ctx, s, opts) {
 		if err != nil {
 			return nil, err
@@ -195,7 +212,6 @@ func runCheckOnce(ctx context.Context, s *regstore.Store, opts check.Options, ig
 			continue
 		}
 		problems = append(problems, pr)
-		p.set("%s: %d problems so far", what, len(problems))
 	}
 	// Check ends quietly when ctx is done while it re-hashes.
 	if err := ctx.Err(); err != nil {
@@ -293,5 +309,22 @@ func wrapList(list, indent string, width int) string {
 		line += word
 	}
 	b.WriteString(line)
+	return b.String()
+}
+
+// checkStatus is the progress line of a check: files walked, then blobs
+// and bytes re-hashed of their totals, with the pace; and the problems.
+func checkStatus(what string, p check.Progress, rehashStart time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: ", what)
+	if p.Phase == "rehash" {
+		fmt.Fprintf(&b, "re-hashing blobs %d/%d, %s/%s", p.Blobs, p.TotalBlobs, shortBytes(p.Bytes), shortBytes(p.TotalBytes))
+		if r := rate(p.Bytes, p.TotalBytes, rehashStart, true); r != "" {
+			fmt.Fprintf(&b, ", %s", r)
+		}
+	} else {
+		fmt.Fprintf(&b, "%s walked", count(p.Files, "file"))
+	}
+	fmt.Fprintf(&b, "; %s", count(p.Problems, "problem"))
 	return b.String()
 }

@@ -466,7 +466,11 @@ func shortBytes(n int64) string {
 		div *= unit
 		exp++
 	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	v := float64(n) / float64(div)
+	if v >= 1023.95 && exp < 5 { // would print as "1024.0"
+		v, exp = v/unit, exp+1
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[exp])
 }
 
 // stringList is a flag that may be repeated; each value may also be a

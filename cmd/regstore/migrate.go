@@ -49,21 +49,6 @@ func toStatsJSON(s migrate.CopyStats) statsJSON {
 		s.BlobsSkipped, s.BytesSkipped, s.Manifests, s.ManifestsSkipped, s.Tags}
 }
 
-// copyProgress reports CopyStats on the progress line, and keeps the last
-// totals (ImportSkopeoDir returns none).
-type copyProgress struct {
-	p    *progress
-	last migrate.CopyStats
-}
-
-func (c *copyProgress) update(s migrate.CopyStats) {
-	c.last = s // calls come from one goroutine at a time
-	done := s.Blobs + s.BlobsLinked + s.BlobsSkipped
-	doneBytes := s.Bytes + s.BytesLinked + s.BytesSkipped
-	c.p.set("blobs %d/%d (%s/%s), %d manifests, %d tags", done, s.TotalBlobs,
-		shortBytes(doneBytes), shortBytes(s.TotalBytes), s.Manifests+s.ManifestsSkipped, s.Tags)
-}
-
 func printStats(ew *errWriter, s migrate.CopyStats) {
 	ew.printf("blobs: %d copied (%s), %d hard-linked (%s), %d already there (%s)\n",
 		s.Blobs, shortBytes(s.Bytes), s.BlobsLinked, shortBytes(s.BytesLinked), s.BlobsSkipped, shortBytes(s.BytesSkipped))
