@@ -26,7 +26,7 @@ type progress struct {
 	mu      sync.Mutex
 	status  string        // latest status, set by the command
 	live    func() string // when set, computes the status at each redraw
-	drawn   string // what the line shows now; "" when nothing is drawn
+	drawn   string        // what the line shows now; "" when nothing is drawn
 	start   time.Time
 	ticker  *time.Ticker
 	stop    chan struct{}
