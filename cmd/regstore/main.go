@@ -78,6 +78,9 @@ func main() {
 const usageText = `regstore operates on a Distribution registry's storage tree directly.
 
 Usage:
+  regstore ls [--json] ROOT [REPO]
+  regstore manifest [--json] ROOT REPO:TAG|REPO@DIGEST
+  regstore blob [--json] ROOT DIGEST|REPO@DIGEST
   regstore inspect [--json] ROOT [REPO...]
   regstore gc [--dry-run] [--delete-untagged] [--grace DURATION] [--exit-code] [--json] ROOT
   regstore check [--links-only] [--repair ACTION,...] [--dry-run] [--json] ROOT
@@ -89,9 +92,6 @@ Usage:
   regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
   regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
   regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
-  regstore ls [--json] ROOT [REPO]
-  regstore manifest [--json] ROOT REPO:TAG|REPO@DIGEST
-  regstore blob [--json] ROOT DIGEST|REPO@DIGEST
   regstore version [--json]
   regstore help [COMMAND]
 
