@@ -52,7 +52,13 @@ type Options struct {
 type Progress struct {
 	Phase        string // "mark", "sweep"
 	Repositories int    // repositories marked so far
-	Removed      int    // files or directories removed so far
+	// TotalRepositories is the number of repositories to mark.
+	TotalRepositories int
+	Removed           int // files or directories removed so far
+	// ToRemove is what the plan names (revisions, layer links, blobs): an
+	// upper bound of Removed, since Sweep skips what became young or
+	// needed meanwhile.
+	ToRemove int
 }
 
 // Plan is what a collection would remove. It is a plain value: it
@@ -168,7 +174,7 @@ func Mark(ctx context.Context, store *regstore.Store, opts Options) (*Plan, erro
 		return err
 	}, func(done int) {
 		if opts.Progress != nil {
-			opts.Progress(Progress{Phase: "mark", Repositories: done})
+			opts.Progress(Progress{Phase: "mark", Repositories: done, TotalRepositories: len(repos)})
 		}
 	})
 	if err != nil {
@@ -571,14 +577,20 @@ func Sweep(ctx context.Context, store *regstore.Store, plan *Plan, opts Options)
 	if err != nil {
 		return err
 	}
-	removed := 0
+	removed, toRemove := 0, len(plan.Blobs)
+	for _, ds := range plan.Manifests {
+		toRemove += len(ds)
+	}
+	for _, ds := range plan.LayerLinks {
+		toRemove += len(ds)
+	}
 	var mu sync.Mutex
 	progress := func() {
 		mu.Lock()
 		defer mu.Unlock()
 		removed++
 		if opts.Progress != nil {
-			opts.Progress(Progress{Phase: "sweep", Removed: removed})
+			opts.Progress(Progress{Phase: "sweep", Removed: removed, ToRemove: toRemove})
 		}
 	}
 	if err := s.recoverGC(w); err != nil {

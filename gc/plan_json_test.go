@@ -47,3 +47,36 @@ func TestPlanJSONGraceOff(t *testing.T) {
 		assert.Equal(t, plan.LayerLinks, back.LayerLinks)
 	}
 }
+
+// TestProgressTotals: marking reports repositories of a known total;
+// sweeping, removals of at most the plan's items.
+func TestProgressTotals(t *testing.T) {
+	g := buildGCTree(t)
+	var seen []gc.Progress
+	opts := gc.Options{DeleteUntagged: true, Grace: -1, Workers: 1, Progress: func(p gc.Progress) { seen = append(seen, p) }}
+	plan, err := gc.Mark(context.Background(), g.s, opts)
+	require.NoError(t, err)
+	require.NoError(t, gc.Sweep(context.Background(), g.s, plan, opts))
+	items := len(plan.Blobs)
+	for _, ds := range plan.Manifests {
+		items += len(ds)
+	}
+	for _, ds := range plan.LayerLinks {
+		items += len(ds)
+	}
+	var marks, sweeps int
+	for _, p := range seen {
+		switch p.Phase {
+		case "mark":
+			marks++
+			assert.Equal(t, 2, p.TotalRepositories)
+			assert.LessOrEqual(t, p.Repositories, 2)
+		case "sweep":
+			sweeps++
+			assert.Equal(t, items, p.ToRemove)
+			assert.LessOrEqual(t, p.Removed, p.ToRemove)
+		}
+	}
+	assert.Equal(t, 2, marks)
+	assert.Equal(t, items, sweeps, "nothing was young: every item removed")
+}

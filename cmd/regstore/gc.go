@@ -72,13 +72,12 @@ null when the grace window is off.`,
 			defer closeStore()
 			opts := gc.Options{DeleteUntagged: *untagged, DropOrphanReferrers: *dropOrphans,
 				Grace: *grace, Workers: *workers}
+			var phaseStart time.Time
 			opts.Progress = func(p gc.Progress) {
-				switch p.Phase {
-				case "mark":
-					inv.progress.set("marking: %d repositories", p.Repositories)
-				default:
-					inv.progress.set("%s: %d removed", p.Phase, p.Removed)
+				if phaseStart.IsZero() || (p.Phase == "sweep" && p.Removed == 1) {
+					phaseStart = time.Now()
 				}
+				inv.progress.set("%s", gcStatus(p, phaseStart))
 			}
 			inv.progress.set("marking")
 			plan, err := gc.Mark(ctx, s, opts)
@@ -163,4 +162,21 @@ func writePlanJSON(w io.Writer, plan *gc.Plan, dryRun bool) error {
 	out.WriteByte('\n')
 	_, err = w.Write(out.Bytes())
 	return err
+}
+
+// gcStatus is the progress line of gc: repositories marked, then files
+// removed, of their totals, with the pace.
+func gcStatus(p gc.Progress, start time.Time) string {
+	if p.Phase == "mark" {
+		s := fmt.Sprintf("marking: repositories %d/%d", p.Repositories, p.TotalRepositories)
+		if r := rate(int64(p.Repositories), int64(p.TotalRepositories), start, false); r != "" {
+			s += ", " + r
+		}
+		return s
+	}
+	s := fmt.Sprintf("sweeping: removed %d of at most %d (revisions, layer links, blobs)", p.Removed, p.ToRemove)
+	if r := rate(int64(p.Removed), int64(p.ToRemove), start, false); r != "" {
+		s += ", " + r
+	}
+	return s
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/regstore/regstore/check"
+	"github.com/regstore/regstore/gc"
 	"github.com/regstore/regstore/migrate"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
@@ -119,7 +120,7 @@ func TestProgressOnTerminal(t *testing.T) {
 		assert.NotContains(t, string(b), "\r", "stdout of %q has no progress", args)
 		assert.NotContains(t, string(b), args[0]+": ", "stdout of %q has no progress", args)
 	}
-	assert.Contains(t, screen, "gc: marking: 2 repositories [")
+	assert.Contains(t, screen, "gc: marking: repositories 2/2")
 	assert.Regexp(t, `check: checking: re-hashing blobs (\d+)/(\d+), [0-9.]+ K?i?B/[0-9.]+ K?i?B(, [^;]+)?; 0 problems \[`, screen)
 	assert.Contains(t, screen, "copy: blobs 14/14, ")
 }
@@ -175,4 +176,12 @@ func TestProgressStatusLines(t *testing.T) {
 	c.update(migrate.CopyStats{TotalBlobs: 4, TotalBytes: 4 << 20, Blobs: 1, Bytes: 1 << 20, BlobsSkipped: 1, BytesSkipped: 1 << 20, Manifests: 1, Tags: 1})
 	c.start = time.Now().Add(-2 * time.Second)
 	assert.Equal(t, "blobs 2/4, 2.0 MiB/4.0 MiB, 1.0 MiB/s, 2s left; 1 manifest, 1 tag", c.status())
+}
+
+func TestGCStatusLine(t *testing.T) {
+	assert.Equal(t, "marking: repositories 3/10", gcStatus(gc.Progress{Phase: "mark", Repositories: 3, TotalRepositories: 10}, time.Now()))
+	assert.Equal(t, "marking: repositories 4/10, 2/s, 3s left",
+		gcStatus(gc.Progress{Phase: "mark", Repositories: 4, TotalRepositories: 10}, time.Now().Add(-2*time.Second)))
+	assert.Equal(t, "sweeping: removed 5 of at most 7 (revisions, layer links, blobs)",
+		gcStatus(gc.Progress{Phase: "sweep", Removed: 5, ToRemove: 7}, time.Now()))
 }
