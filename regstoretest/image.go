@@ -1,5 +1,3 @@
-// Package regstoretest builds registry trees for tests: real, pullable
-// images, indexes and referrers pushed through the regstore API.
 package regstoretest
 
 import (
