@@ -68,3 +68,29 @@ func ExampleWriteIndex() {
 	// linux amd64
 	// linux arm64
 }
+
+func ExampleGenerate() {
+	s, err := regstore.Open(regstore.NewMemFS())
+	if err != nil {
+		log.Fatal(err)
+	}
+	// A synthetic tree for benchmarks and scale tests: equal options give
+	// byte-identical trees.
+	st, err := regstoretest.Generate(s, regstoretest.GenerateOptions{Repositories: 3, ManifestsPerRepo: 4, TagsPerRepo: 3,
+		LayersPerManifest: 2, UntaggedFraction: 0.25, SharedFraction: 0.5, BlobSize: 64, Seed: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(st.Repositories, st.Manifests, st.Tags, st.UntaggedManifests)
+	for r, err := range s.Repositories() {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(r.Name())
+	}
+	// Output:
+	// 3 12 9 3
+	// org000/app000
+	// org000/app001
+	// org000/app002
+}
