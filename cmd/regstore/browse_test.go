@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -144,4 +148,30 @@ func TestInspectOneRepository(t *testing.T) {
 	assert.Contains(t, human, "\n1 repository, 1 tag, 1 manifest; 3 blobs, ")
 	all := runOK(t, "inspect", tr.dir)
 	assert.Greater(t, strings.Count(all, "\n"), strings.Count(human, "\n"))
+}
+
+// TestEveryCommandDocumented: every command is in docs/cli.md's table, and
+// its JSON output has a section there and in its --help.
+func TestEveryCommandDocumented(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "cli.md"))
+	require.NoError(t, err)
+	doc := string(b)
+	var jsonHeads []string // the "**`cmd --json`**" headings of the JSON section
+	for _, line := range strings.Split(doc, "\n") {
+		if strings.HasPrefix(line, "**`") {
+			jsonHeads = append(jsonHeads, line)
+		}
+	}
+	for _, c := range commands {
+		assert.True(t, strings.Contains(doc, "| `regstore "+c.name+" "), "docs/cli.md lists %s", c.name)
+		documented := false
+		for _, h := range jsonHeads {
+			documented = documented || strings.Contains(h, "`"+c.name+"`") || strings.Contains(h, "`"+c.name+" --json`")
+		}
+		assert.True(t, documented, "docs/cli.md documents %s --json", c.name)
+		var out bytes.Buffer
+		require.Equal(t, exitOK, run(context.Background(), []string{c.name, "--help"}, &out, &out), c.name)
+		assert.Contains(t, out.String(), "With --json, prints", "%s --help documents its JSON", c.name)
+		assert.Contains(t, out.String(), "Exit status: ", c.name)
+	}
 }
