@@ -22,3 +22,12 @@ func TestParseDuration(t *testing.T) {
 		assert.ErrorContains(t, err, "7d or 2w", "%q", in)
 	}
 }
+
+func TestCount(t *testing.T) {
+	assert.Equal(t, "1 blob", count(1, "blob"))
+	assert.Equal(t, "0 blobs", count(0, "blob"))
+	assert.Equal(t, "2 repositories", count(2, "repository"))
+	assert.Equal(t, "1 repository", count(int64(1), "repository"))
+	assert.Equal(t, "3 untagged manifests", count(3, "untagged manifest"))
+	assert.Equal(t, "1 upload session", count(1, "upload session"))
+}
