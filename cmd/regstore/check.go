@@ -139,7 +139,7 @@ the second check found). clean is true exactly when the exit status is 0.`,
 			}
 			out.Clean = len(out.Problems) == 0
 			if repairing && len(out.Problems) > 0 {
-				inv.progress.set("repairing %d problems", len(out.Problems))
+				inv.progress.set("repairing %s", count(len(out.Problems), "problem"))
 				repairs, err := check.Repair(ctx, s, out.Problems, ropts)
 				if repairs == nil {
 					repairs = []check.RepairAction{}
