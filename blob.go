@@ -210,3 +210,34 @@ func (s *Store) putBlobAt(w WriteFS, name string, r io.Reader, want digest.Diges
 	}
 	return &Blob{s: s, desc: v1.Descriptor{MediaType: mediaTypeOctetStream, Digest: got, Size: n}}, nil
 }
+
+// ReadAll reads the blob's data whole, for small blobs (a config, a
+// signature, an SBOM), refusing one larger than max bytes with an error
+// wrapping [ErrBlobTooLarge] before anything is read. The data is checked
+// against the digest and size: a mismatch is an error wrapping
+// [ErrDigestMismatch] or [ErrSizeMismatch].
+func (b *Blob) ReadAll(max int64) ([]byte, error) {
+	ref := b.desc.Digest.String()
+	if b.desc.Size > max {
+		return nil, &Error{Op: "read blob", Reference: ref, Path: b.Path(),
+			Err: fmt.Errorf("%w: %d bytes, over the limit of %d", ErrBlobTooLarge, b.desc.Size, max)}
+	}
+	f, err := b.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, b.desc.Size+1))
+	if err != nil {
+		return nil, &Error{Op: "read blob", Reference: ref, Path: b.Path(), Err: err}
+	}
+	if int64(len(data)) != b.desc.Size {
+		return nil, &Error{Op: "read blob", Reference: ref, Path: b.Path(),
+			Err: fmt.Errorf("%w: read %d bytes or more, stat said %d", ErrSizeMismatch, len(data), b.desc.Size)}
+	}
+	if got := b.desc.Digest.Algorithm().FromBytes(data); got != b.desc.Digest {
+		return nil, &Error{Op: "read blob", Reference: ref, Path: b.Path(),
+			Err: fmt.Errorf("%w: content hashes to %s", ErrDigestMismatch, got)}
+	}
+	return data, nil
+}

@@ -3,9 +3,14 @@
 // a registry keeps under its rootdirectory, byte-compatibly and without a
 // registry process.
 //
-// A [Store] is opened over a backend: [OpenDir] for a directory, [NewMemFS]
-// for memory, or any read-only [io/fs.FS]. From it come typed handles:
+// [OpenPath] opens a registry directory in one call (the rootdirectory or
+// its docker/registry/v2), and [Store.Close] releases it. [Open] opens a
+// [Store] over any backend: [OpenDir] for a directory, [NewMemFS] for
+// memory, or any read-only [io/fs.FS]. From it come typed handles:
 // [Repository], [Tag], [Manifest] and [Blob], and iterators over them.
+// [Repository.PushImage] writes an image (config and layers, then the
+// manifest it builds, then tags) as a push does; [Blob.ReadAll] reads a
+// small blob whole, verified.
 //
 // # Layout
 //
@@ -32,7 +37,8 @@
 // directory (temporary file, fsync, rename, fsync of the directory) and an
 // object store with no rename (one PUT) alike. Optional upgrades are found by
 // type assertion: [RenameFS], [RemoveAllFS], [LinkFS], [ChtimesFS].
-// internal/backendtest holds the contract suite every backend passes.
+// The contract suite every backend passes is exported for backend authors:
+// [github.com/regstore/regstore/regstoretest/backendtest].
 //
 // # Atomicity and concurrency
 //

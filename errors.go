@@ -33,6 +33,9 @@ var (
 	// (the link could redirect a delete to another repository), and
 	// refuses instead. It also matches [fs.ErrInvalid].
 	ErrSymlink = &sentinel{"symbolic link inside the layout", fs.ErrInvalid}
+	// ErrBlobTooLarge: a blob is larger than a caller's limit
+	// ([Blob.ReadAll]).
+	ErrBlobTooLarge = errors.New("blob too large")
 	// ErrManifestBlobUnknown: a manifest names a blob or child manifest that
 	// is not in the repository, so the registry would refuse the push.
 	ErrManifestBlobUnknown = errors.New("manifest references unknown blob")
@@ -59,6 +62,8 @@ type Error struct {
 }
 
 // Error formats as "op repo:tag (path): cause", leaving out what is unknown.
+// When the cause names the same path (an [fs.PathError] does), the path is
+// said once: "resolve tag a:v1 (…/current/link): open: file does not exist".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Op)
@@ -83,7 +88,12 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(": ")
 	if e.Err != nil {
-		b.WriteString(e.Err.Error())
+		msg := e.Err.Error()
+		if e.Path != "" {
+			msg = strings.ReplaceAll(msg, " ("+e.Path+"): ", ": ")
+			msg = strings.ReplaceAll(msg, " "+e.Path+": ", ": ")
+		}
+		b.WriteString(msg)
 	}
 	return b.String()
 }

@@ -650,3 +650,173 @@ func ExampleError() {
 	// reference: latest
 	// path: repositories/library/hello/_manifests/tags/latest/current/link
 }
+
+func ExampleOpenPath() {
+	// The registry's rootdirectory (or its docker/registry/v2 folder).
+	dir, err := os.MkdirTemp("", "registry-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+
+	store, err := regstore.OpenPath(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close() // releases the directory OpenPath opened
+	repo, err := store.Repository("library/hello")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := repo.PushImage(regstore.Image{}, "latest"); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(store.Layout().Root())
+	// Output:
+	// docker/registry/v2
+}
+
+func ExampleRepository_PushImage() {
+	store, err := regstore.Open(regstore.NewMemFS())
+	if err != nil {
+		log.Fatal(err)
+	}
+	repo, err := store.Repository("team/app")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// An OCI image: the config, the layers (as stored: a gzipped tar
+	// usually; any bytes here), tagged v1 and latest.
+	m, err := repo.PushImage(regstore.Image{
+		Config: []byte(`{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}`),
+		Layers: []regstore.ImageLayer{regstore.LayerBytes([]byte("layer one")), regstore.LayerBytes([]byte("layer two"))},
+	}, "v1", "latest")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(m.MediaType())
+	cfg, _ := m.Config()
+	fmt.Println(cfg.MediaType)
+	for _, l := range m.Layers() {
+		fmt.Println(l.MediaType, l.Size)
+	}
+
+	// The same as Docker schema 2, as "docker push" writes it.
+	d, err := repo.PushImage(regstore.Image{
+		MediaType: regstore.MediaTypeDockerManifest,
+		Config:    []byte(`{"architecture":"amd64","os":"linux"}`),
+		Layers:    []regstore.ImageLayer{regstore.LayerBytes([]byte("layer one"))},
+	}, "docker")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(d.MediaType(), d.Layers()[0].MediaType)
+	// Output:
+	// application/vnd.oci.image.manifest.v1+json
+	// application/vnd.oci.image.config.v1+json
+	// application/vnd.oci.image.layer.v1.tar+gzip 9
+	// application/vnd.oci.image.layer.v1.tar+gzip 9
+	// application/vnd.docker.distribution.manifest.v2+json application/vnd.docker.image.rootfs.diff.tar.gzip
+}
+
+func ExampleBlob_ReadAll() {
+	store, err := regstore.Open(regstore.NewMemFS())
+	if err != nil {
+		log.Fatal(err)
+	}
+	repo, err := store.Repository("team/app")
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := repo.PushImage(regstore.Image{Config: []byte(`{"os":"linux"}`)}, "v1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	cfg, _ := m.Config()
+	b, err := repo.Blob(cfg.Digest)
+	if err != nil {
+		log.Fatal(err)
+	}
+	data, err := b.ReadAll(1 << 20) // a config: at most 1 MiB
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(data))
+	_, err = b.ReadAll(4)
+	fmt.Println(errors.Is(err, regstore.ErrBlobTooLarge))
+	// Output:
+	// {"os":"linux"}
+	// true
+}
+
+func ExampleStore_DeleteRepository() {
+	store, err := regstore.Open(regstore.NewMemFS())
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, name := range []string{"team/app", "team/app/web"} {
+		repo, err := store.Repository(name)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if _, err := repo.PushImage(regstore.Image{}, "v1"); err != nil {
+			log.Fatal(err)
+		}
+	}
+	// Deleting team/app leaves the nested team/app/web alone.
+	if err := store.DeleteRepository("team/app"); err != nil {
+		log.Fatal(err)
+	}
+	for repo, err := range store.Repositories() {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(repo.Name())
+	}
+	err = store.DeleteRepository("team/app")
+	fmt.Println(errors.Is(err, fs.ErrNotExist))
+	// Output:
+	// team/app/web
+	// true
+}
+
+func ExampleStore_MoveRepository() {
+	store, err := regstore.Open(regstore.NewMemFS())
+	if err != nil {
+		log.Fatal(err)
+	}
+	repo, err := store.Repository("old/name")
+	if err != nil {
+		log.Fatal(err)
+	}
+	m, err := repo.PushImage(regstore.Image{}, "v1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Links move; blob data stays where it is, shared.
+	if err := store.MoveRepository("old/name", "new/name"); err != nil {
+		log.Fatal(err)
+	}
+	moved, err := store.Repository("new/name")
+	if err != nil {
+		log.Fatal(err)
+	}
+	tag, err := moved.Tag("v1")
+	if err != nil {
+		log.Fatal(err)
+	}
+	got, err := tag.Resolve()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(got.Digest() == m.Digest())
+	for repo, err := range store.Repositories() {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(repo.Name())
+	}
+	// Output:
+	// true
+	// new/name
+}

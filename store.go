@@ -3,7 +3,10 @@ package regstore
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
 )
 
 // Store is a v2 storage layout on a backend. It keeps no state besides its
@@ -14,6 +17,7 @@ type Store struct {
 	fsys     fs.FS
 	layout   Layout
 	readOnly bool
+	closer   io.Closer // the backend OpenPath opened; nil otherwise
 }
 
 // Option configures [Open].
@@ -78,4 +82,62 @@ func (s *Store) writer(op, repo, ref string) (WriteFS, error) {
 			Err: fmt.Errorf("store on %T is read-only: %w", s.fsys, errors.ErrUnsupported)}
 	}
 	return w, nil
+}
+
+// OpenPath opens the registry tree in the OS directory dir, in one call:
+// dir is either the registry's rootdirectory (the folder holding docker/)
+// or the v2 folder itself (holding blobs/ and repositories/), which
+// OpenPath tells apart. The backend is a [Dir]; [Store.Close] releases it.
+// A directory that does not exist is an error wrapping [fs.ErrNotExist];
+// an empty directory is an empty store (the rootdirectory form).
+func OpenPath(dir string, opts ...Option) (*Store, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, &Error{Op: "open", Path: dir, Err: unwrapPathError(err)}
+	}
+	if !fi.IsDir() {
+		return nil, &Error{Op: "open", Path: dir, Err: fmt.Errorf("not a directory: %w", fs.ErrInvalid)}
+	}
+	if !isDir(filepath.Join(dir, filepath.FromSlash(DefaultLayoutRoot))) &&
+		(isDir(filepath.Join(dir, "repositories")) || isDir(filepath.Join(dir, "blobs"))) {
+		opts = append([]Option{WithLayoutRoot(".")}, opts...)
+	}
+	d, err := OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := Open(d, opts...)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	s.closer = d
+	return s, nil
+}
+
+// Close releases the backend when the store opened it ([OpenPath]). A store
+// made by [Open] does not own its backend, and Close does nothing: the
+// caller closes the backend it opened.
+func (s *Store) Close() error {
+	if s.closer == nil {
+		return nil
+	}
+	c := s.closer
+	s.closer = nil
+	return c.Close()
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
+}
+
+// unwrapPathError is the cause of an *fs.PathError, so that an Error that
+// names the path does not say it twice.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }

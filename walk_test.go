@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// hCatalogNames are the repositories of LAYOUT.md §5.1, whose order a
+// hCatalogNames are repositories whose catalog order (the registry's) a
 // sorted pre-order walk gives and plain sort.Strings does not.
 var hCatalogNames = []string{"a", "a/0", "a/c", "a-b", "a.b", "b"}
 

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -78,6 +79,26 @@ type Options struct {
 	StaleUploads time.Duration
 	// Now, if set, replaces time.Now (for tests).
 	Now func() time.Time
+	// Progress, if set, is called with the counts so far: after each file
+	// walked, each problem found and each blob re-hashed, from one
+	// goroutine at a time. It is called often: keep it cheap (store the
+	// value; show it on a timer).
+	Progress func(Progress)
+}
+
+// Progress is what [Problems] has done so far.
+type Progress struct {
+	// Phase is "walk" (links, tags, manifests, uploads) or "rehash" (blob
+	// data, unless LinksOnly).
+	Phase string
+	// Files is the number of files walked.
+	Files int
+	// Problems is the number of problems found.
+	Problems int
+	// Blobs and Bytes are the blobs (and their bytes) re-hashed so far, of
+	// TotalBlobs and TotalBytes, which are known when the phase starts.
+	Blobs, TotalBlobs int
+	Bytes, TotalBytes int64
 }
 
 // checkState is what the walk has seen so far.
@@ -110,6 +131,8 @@ func Problems(ctx context.Context, store *regstore.Store, opts Options) iter.Seq
 		opts.Now = time.Now
 	}
 	return func(yield func(Problem, error) bool) {
+		pr := &progressState{fn: opts.Progress, p: Progress{Phase: "walk"}}
+		yield = pr.counting(yield)
 		st := &checkState{blobs: map[digest.Digest]int64{}, referenced: map[digest.Digest]bool{},
 			layers: map[string]map[digest.Digest]digest.Digest{}, revisions: map[string]map[digest.Digest]digest.Digest{},
 			tagCurrent: map[string]map[string]Problem{}, tagIndex: map[string]map[string]map[digest.Digest]bool{},
@@ -122,6 +145,7 @@ func Problems(ctx context.Context, store *regstore.Store, opts Options) iter.Seq
 				yield(Problem{}, err)
 				return
 			}
+			pr.update(func(p *Progress) { p.Files++ })
 			for _, p := range s.checkEntry(st, e, opts) {
 				if !yield(p, nil) {
 					return
@@ -146,14 +170,14 @@ func Problems(ctx context.Context, store *regstore.Store, opts Options) iter.Seq
 		for _, d := range sortedDigests(st.blobs) {
 			if !st.referenced[d] {
 				p := Problem{Kind: BlobOrphan, Path: s.layout.BlobData(d), Digest: d,
-					Message: fmt.Sprintf("blob %s (%d bytes) is linked and referenced by nothing; garbage collection will remove it", d, st.blobs[d])}
+					Message: fmt.Sprintf("blob %s (%d bytes) is neither linked in any repository nor referenced by any manifest; garbage collection will remove it", d, st.blobs[d])}
 				if !yield(p, nil) {
 					return
 				}
 			}
 		}
 		if !opts.LinksOnly {
-			s.rehash(ctx, st, opts.Workers, yield)
+			s.rehash(ctx, st, opts.Workers, pr, yield)
 		}
 	}
 }
@@ -223,7 +247,7 @@ func (s *checker) checkFile(st *checkState, e regstore.Entry, opts Options) []Pr
 		return s.checkUpload(e, opts)
 	case regstore.TempFile:
 		return []Problem{{Kind: TempFileLeft, Path: e.Path, Repository: e.Repository,
-			Message: fmt.Sprintf("temporary file %s was left by an interrupted write; it can be removed", e.Path)}}
+			Message: fmt.Sprintf("temporary file %s was left by an interrupted write, or belongs to one in progress; Repair (remove-temp-files) removes it once it is an hour old", e.Path)}}
 	case regstore.GCLeftover:
 		msg := fmt.Sprintf("%s was left by an interrupted garbage collection; the next gc.Sweep (regstore gc) puts the data it names back", e.Path)
 		if e.Digest == "" {
@@ -448,14 +472,20 @@ type digestKind struct {
 }
 
 // rehash verifies every blob's data on a bounded number of workers.
-func (s *checker) rehash(ctx context.Context, st *checkState, n int, yield func(Problem, error) bool) {
+func (s *checker) rehash(ctx context.Context, st *checkState, n int, pr *progressState, yield func(Problem, error) bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ds := sortedDigests(st.blobs)
+	var total int64
+	for _, size := range st.blobs {
+		total += size
+	}
+	pr.update(func(p *Progress) { p.Phase, p.TotalBlobs, p.TotalBytes = "rehash", len(ds), total })
 	found := make(chan Problem)
 	go func() {
 		defer close(found)
 		_ = workers.Run(ctx, n, len(ds), func(i int) error {
+			defer pr.update(func(p *Progress) { p.Blobs++; p.Bytes += st.blobs[ds[i]] })
 			report := func(p Problem) {
 				select {
 				case found <- p:
@@ -516,4 +546,34 @@ func quote(b []byte) string {
 		return string(b[:80]) + "…"
 	}
 	return string(b)
+}
+
+// progressState reports Progress, one call at a time.
+type progressState struct {
+	mu sync.Mutex
+	fn func(Progress)
+	p  Progress
+}
+
+func (ps *progressState) update(f func(*Progress)) {
+	if ps.fn == nil {
+		return
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	f(&ps.p)
+	ps.fn(ps.p)
+}
+
+// counting wraps yield to count the problems it passes on.
+func (ps *progressState) counting(yield func(Problem, error) bool) func(Problem, error) bool {
+	if ps.fn == nil {
+		return yield
+	}
+	return func(p Problem, err error) bool {
+		if err == nil {
+			ps.update(func(p *Progress) { p.Problems++ })
+		}
+		return yield(p, err)
+	}
 }

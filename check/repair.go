@@ -9,6 +9,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
@@ -41,7 +42,22 @@ type RepairOptions struct {
 	//     collection no longer aborts on it; then its data, unless another
 	//     link (another repository's revision, or any _layers link) still
 	//     names the same bytes, in which case the data stays for them.
+	//   - a link file that holds no digest (link-empty,
+	//     link-unknown-algorithm, link-unparsable): a tag's whole
+	//     directory when it is the tag's current link (the tag cannot be
+	//     resolved), otherwise the link's directory (a _layers link,
+	//     revision link or tag index entry). Relink, in the same call,
+	//     then writes a _layers or revision link a manifest still needs.
 	Quarantine bool
+	// RemoveTempFiles removes temporary files left by interrupted writes
+	// (temp-file) once they are older than TempFileAge, so that a write in
+	// progress keeps its file. It deletes only such files.
+	RemoveTempFiles bool
+	// TempFileAge is the age beyond which RemoveTempFiles removes a
+	// temporary file. Zero means [DefaultTempFileAge].
+	TempFileAge time.Duration
+	// Now, if set, replaces time.Now (for tests).
+	Now func() time.Time
 	// Relink writes the link a manifest needs when the data exists
 	// (reference-unlinked): the _layers link of a config or layer, the
 	// revision link of an index's child (only if the child's data reads as
@@ -59,6 +75,10 @@ type RepairOptions struct {
 	DryRun bool
 }
 
+// DefaultTempFileAge is the age beyond which [RepairOptions.RemoveTempFiles]
+// removes a temporary file: far longer than any single write takes.
+const DefaultTempFileAge = time.Hour
+
 // RepairOp is what a [RepairAction] does.
 type RepairOp string
 
@@ -66,6 +86,7 @@ type RepairOp string
 const (
 	RepairRemoveLink RepairOp = "remove-link" // a link file removed
 	RepairRemoveTag  RepairOp = "remove-tag"  // a whole tag directory removed
+	RepairRemoveFile RepairOp = "remove-file" // a temporary file removed
 	RepairWriteLink  RepairOp = "write-link"  // a missing link written
 	RepairQuarantine RepairOp = "quarantine"  // a file or directory moved to To
 	RepairRestore    RepairOp = "restore"     // data moved aside by gc put back at Path
@@ -97,7 +118,9 @@ func (a RepairAction) String() string { return a.Message }
 
 // Repair acts on problems found by [Problems], doing only the repairs
 // opts selects (see [RepairOptions]); problems of other kinds are ignored.
-// Nothing is deleted unless RemoveDanglingLinks is set.
+// Nothing is deleted unless RemoveDanglingLinks or RemoveTempFiles is
+// set. The messages of a dry run's actions say what would be done ("would
+// remove ..."), those of a real run what was done ("removed ...").
 //
 // The problems may be stale: each one is re-validated against the tree just
 // before it is acted on, and a problem that no longer holds (or that an
@@ -114,9 +137,15 @@ func (a RepairAction) String() string { return a.Message }
 // returned with it.
 func Repair(ctx context.Context, store *regstore.Store, problems []Problem, opts RepairOptions) ([]RepairAction, error) {
 	s := newChecker(store)
+	if opts.TempFileAge <= 0 {
+		opts.TempFileAge = DefaultTempFileAge
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	rp := &repairer{s: s, dry: opts.DryRun, gone: map[string]bool{}, written: map[string]digest.Digest{}, created: map[string]bool{},
-		restored: map[digest.Digest]bool{}}
-	if !opts.DryRun && (opts.RemoveDanglingLinks || opts.RestoreTagIndex || opts.Quarantine || opts.Relink || opts.RestoreGCData) {
+		restored: map[digest.Digest]bool{}, tempCutoff: opts.Now().Add(-opts.TempFileAge)}
+	if !opts.DryRun && (opts.RemoveDanglingLinks || opts.RestoreTagIndex || opts.Quarantine || opts.Relink || opts.RestoreGCData || opts.RemoveTempFiles) {
 		w, err := writer(s.Store, "repair")
 		if err != nil {
 			return nil, err
@@ -130,6 +159,7 @@ func Repair(ctx context.Context, store *regstore.Store, problems []Problem, opts
 	}
 	steps := []step{
 		{opts.RestoreGCData, rp.asideRank, rp.restoreAside},
+		{opts.RemoveTempFiles, kindRank(TempFileLeft), rp.removeTempFile},
 		{opts.RemoveDanglingLinks, rp.danglingRank, rp.removeDangling},
 		{opts.Quarantine, rp.quarantineRank, rp.quarantine},
 		{opts.RestoreTagIndex, kindRank(TagNotInIndex), rp.restoreTagIndex},
@@ -181,6 +211,8 @@ type repairer struct {
 	// named is every _layers and revision link, by the digest it names;
 	// read once, when a quarantine first needs it.
 	named map[digest.Digest][]string
+	// tempCutoff: temporary files modified after it are spared.
+	tempCutoff time.Time
 }
 
 // entry classifies a problem's path.
@@ -241,8 +273,21 @@ func (rp *repairer) hasData(d digest.Digest) (bool, error) {
 	return !fi.IsDir(), nil
 }
 
+// dryVerbs are the past-tense verbs action messages start with, and what a
+// dry run says instead.
+var dryVerbs = [][2]string{{"removed ", "would remove "}, {"moved ", "would move "},
+	{"recorded ", "would record "}, {"wrote ", "would write "}}
+
 func (rp *repairer) add(a RepairAction) {
 	a.DryRun = rp.dry && a.Op != RepairSkip
+	if a.DryRun {
+		for _, v := range dryVerbs {
+			if rest, ok := strings.CutPrefix(a.Message, v[0]); ok {
+				a.Message = v[1] + rest
+				break
+			}
+		}
+	}
 	rp.actions = append(rp.actions, a)
 }
 
@@ -422,15 +467,21 @@ func (rp *repairer) removeTag(kind ProblemKind, repo, tag, why string) error {
 // their data) before corrupt data.
 func (rp *repairer) quarantineRank(p Problem) int {
 	switch p.Kind {
-	case ManifestInvalid, ManifestTooLarge:
+	case LinkEmpty, LinkUnknownAlg, LinkUnparsable:
 		return 0
-	case BlobCorrupt:
+	case ManifestInvalid, ManifestTooLarge:
 		return 1
+	case BlobCorrupt:
+		return 2
 	}
 	return -1
 }
 
 func (rp *repairer) quarantine(p Problem) error {
+	switch p.Kind {
+	case LinkEmpty, LinkUnknownAlg, LinkUnparsable:
+		return rp.quarantineLink(p)
+	}
 	if err := regstore.ValidateDigest(p.Digest); err != nil {
 		rp.skip(p, "the problem names no valid digest")
 		return nil
@@ -801,4 +852,65 @@ func writer(s *regstore.Store, op string) (regstore.WriteFS, error) {
 		e.Op = op
 	}
 	return w, err
+}
+
+// quarantineLink moves a link that holds no digest aside: a tag's whole
+// directory for its current link, otherwise the link's own directory.
+func (rp *repairer) quarantineLink(p Problem) error {
+	e := rp.entry(p.Path)
+	switch e.Kind {
+	case regstore.LayerLink, regstore.RevisionLink, regstore.TagCurrentLink, regstore.TagIndexLink:
+	default:
+		rp.skip(p, "the path is not a link")
+		return nil
+	}
+	switch _, err := rp.readLink(p.Path); {
+	case errors.Is(err, fs.ErrNotExist):
+		rp.skip(p, "the link is gone")
+		return nil
+	case err == nil:
+		rp.skip(p, "the link names a digest now")
+		return nil
+	case !errors.Is(err, regstore.ErrCorruptLink):
+		rp.skip(p, fmt.Sprintf("the link cannot be read (%v); it is left where it is", err))
+		return nil
+	}
+	if e.Kind == regstore.TagCurrentLink {
+		return rp.moveAside(p, rp.s.layout.Tag(e.Repository, e.Tag),
+			fmt.Sprintf("moved tag %s:%s aside: its current link holds no digest", e.Repository, e.Tag))
+	}
+	return rp.moveAside(p, path.Dir(p.Path), fmt.Sprintf("moved the %s %s of %s aside: it holds no digest", e.Kind, e.Digest, e.Repository))
+}
+
+// removeTempFile removes a temporary file left by an interrupted write,
+// unless it is young enough to belong to a write in progress.
+func (rp *repairer) removeTempFile(p Problem) error {
+	if rp.entry(p.Path).Kind != regstore.TempFile {
+		rp.skip(p, "the path is not a temporary file")
+		return nil
+	}
+	fi, err := rp.stat(p.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		rp.skip(p, "the file is gone")
+		return nil
+	case err != nil:
+		return rp.fail("stat", p.Path, err)
+	case fi.IsDir():
+		rp.skip(p, "the path is a directory")
+		return nil
+	case fi.ModTime().After(rp.tempCutoff):
+		rp.skip(p, fmt.Sprintf("the file was modified at %s, too recently: a write may still be using it",
+			fi.ModTime().UTC().Format(time.RFC3339)))
+		return nil
+	}
+	if !rp.dry {
+		if err := rp.w.Remove(p.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return rp.fail("remove temporary file", p.Path, err)
+		}
+	}
+	rp.gone[p.Path] = true
+	rp.add(RepairAction{Op: RepairRemoveFile, Kind: p.Kind, Path: p.Path, Repository: p.Repository,
+		Message: fmt.Sprintf("removed temporary file %s, left by an interrupted write", p.Path)})
+	return nil
 }

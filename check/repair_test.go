@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
@@ -320,6 +321,48 @@ var repairCases = []repairCase{
 		},
 	},
 	{
+		name:  "quarantine unparsable layer link; relink writes it again",
+		brk:   func(t *testing.T, k *kit) { require.NoError(t, regstoretest.GarbageLink(k.s, "app", string(k.l2))) },
+		opts:  check.RepairOptions{Quarantine: true, Relink: true},
+		fixed: []check.ProblemKind{check.LinkUnparsable, check.ReferenceUnlinked},
+		actions: func(k *kit) []string {
+			l := k.s.Layout()
+			dir := path.Dir(l.LayerLink("app", k.l2))
+			return []string{"quarantine " + dir + " -> " + quarantined(k.s, dir), "write-link " + l.LayerLink("app", k.l2)}
+		},
+		after: func(*kit) []string { return nil },
+	},
+	{
+		name:  "quarantine a tag whose current link is empty",
+		brk:   func(t *testing.T, k *kit) { require.NoError(t, regstoretest.EmptyLink(k.s, "app", "docker")) },
+		opts:  check.RepairOptions{Quarantine: true},
+		fixed: []check.ProblemKind{check.LinkEmpty},
+		actions: func(k *kit) []string {
+			dir := k.s.Layout().Tag("app", "docker")
+			return []string{"quarantine " + dir + " -> " + quarantined(k.s, dir)}
+		},
+		after: func(*kit) []string { return nil },
+	},
+	{
+		name: "remove old temporary files",
+		brk: func(t *testing.T, k *kit) {
+			require.NoError(t, regstoretest.TempFile(k.s, "app", "latest"))
+			require.NoError(t, regstoretest.TempFile(k.s, "app", string(k.l2)))
+		},
+		// Two hours from now, both files are an hour old.
+		opts:  check.RepairOptions{RemoveTempFiles: true, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }},
+		fixed: []check.ProblemKind{check.TempFileLeft},
+		actions: func(k *kit) []string {
+			var out []string
+			for _, ref := range []string{string(k.l2), "latest"} {
+				p, _ := regstoretest.LinkPath(k.s, "app", ref)
+				out = append(out, "remove-file "+p+".0b9d8f4e-5c1a-4d7e-9a63-2f1e8c7b6a50.tmp")
+			}
+			return out
+		},
+		after: func(*kit) []string { return nil },
+	},
+	{
 		name: "every repair at once",
 		brk: func(t *testing.T, k *kit) {
 			require.NoError(t, regstoretest.DanglingLink(k.s, "app", "docker"))
@@ -400,6 +443,12 @@ func TestRepair(t *testing.T) {
 				for i := range dry {
 					assert.Equal(t, dry[i].Op != check.RepairSkip, dry[i].DryRun, "dry-run action %d is marked", i)
 					dry[i].DryRun = false
+					if dry[i].Op != check.RepairSkip && i < len(done) {
+						assert.True(t, strings.HasPrefix(dry[i].Message, "would "), "dry-run action %d says what it would do: %s", i, dry[i].Message)
+						// "would remove X" against "removed X": the same words after the verb.
+						assert.Equal(t, strings.Fields(done[i].Message)[1:], strings.Fields(dry[i].Message)[2:], "action %d", i)
+						dry[i].Message = done[i].Message
+					}
 				}
 				assert.Equal(t, done, dry, "the dry run announces what the real run does")
 
@@ -582,4 +631,38 @@ func ExampleRepair() {
 	// Output:
 	// write-link tag-not-in-index app latest dry run: true
 	// write-link tag-not-in-index app latest dry run: false
+}
+
+// TestRepairKeepsYoungTempFiles: a temporary file younger than the age may
+// belong to a write in progress; it stays, and the action says why.
+func TestRepairKeepsYoungTempFiles(t *testing.T) {
+	s, err := regstore.Open(regstore.NewMemFS())
+	require.NoError(t, err)
+	regstoretest.Push(t, mustRepo(t, s, "app"), regstoretest.Image{}, "latest")
+	require.NoError(t, regstoretest.TempFile(s, "app", "latest"))
+	problems := runCheck(t, s, true)
+	require.Len(t, problems, 1)
+	require.Equal(t, check.TempFileLeft, problems[0].Kind)
+	assert.Contains(t, problems[0].Message, "once it is an hour old", "the message says when it goes")
+
+	for _, age := range []time.Duration{0, 3 * time.Hour} {
+		actions, err := check.Repair(context.Background(), s, problems, check.RepairOptions{RemoveTempFiles: true, TempFileAge: age})
+		require.NoError(t, err)
+		require.Len(t, actions, 1)
+		assert.Equal(t, check.RepairSkip, actions[0].Op)
+		assert.Contains(t, actions[0].Message, "a write may still be using it")
+		assert.Equal(t, problems, runCheck(t, s, true), "the file stays")
+	}
+	// An hour and a minute later it goes, and the dry run says it would.
+	later := func() time.Time { return time.Now().Add(61 * time.Minute) }
+	dry, err := check.Repair(context.Background(), s, problems, check.RepairOptions{RemoveTempFiles: true, Now: later, DryRun: true})
+	require.NoError(t, err)
+	require.Len(t, dry, 1)
+	assert.Equal(t, check.RepairRemoveFile, dry[0].Op)
+	assert.True(t, strings.HasPrefix(dry[0].Message, "would remove temporary file "), dry[0].Message)
+	done, err := check.Repair(context.Background(), s, problems, check.RepairOptions{RemoveTempFiles: true, Now: later})
+	require.NoError(t, err)
+	require.Len(t, done, 1)
+	assert.True(t, strings.HasPrefix(done[0].Message, "removed temporary file "), done[0].Message)
+	assert.Empty(t, runCheck(t, s, true))
 }

@@ -54,7 +54,13 @@ type Options struct {
 type Progress struct {
 	Phase        string // "mark", "sweep"
 	Repositories int    // repositories marked so far
-	Removed      int    // files or directories removed so far
+	// TotalRepositories is the number of repositories to mark.
+	TotalRepositories int
+	Removed           int // files or directories removed so far
+	// ToRemove is what the plan names (revisions, layer links, blobs): an
+	// upper bound of Removed, since Sweep skips what became young or
+	// needed meanwhile.
+	ToRemove int
 }
 
 // Plan is what a collection would remove. It is a plain value: it
@@ -63,7 +69,8 @@ type Progress struct {
 type Plan struct {
 	Started time.Time `json:"started"`
 	// Cutoff is Started less the grace window: nothing modified after it
-	// is removed.
+	// is removed. With the window off it lies after Started (see
+	// [Plan.GraceOff]), and its JSON is null.
 	Cutoff time.Time `json:"cutoff"`
 	// Blobs is the blob data to remove, sorted.
 	Blobs []digest.Digest `json:"blobs"`
@@ -135,7 +142,7 @@ func Mark(ctx context.Context, store *regstore.Store, opts Options) (*Plan, erro
 	plan := &Plan{Started: opts.Now(), Blobs: []digest.Digest{}, LayerLinks: map[string][]digest.Digest{}, Manifests: map[string][]digest.Digest{}}
 	plan.Cutoff = plan.Started.Add(-opts.Grace)
 	if opts.Grace < 0 {
-		plan.Cutoff = plan.Started.Add(time.Hour * 24 * 365 * 100)
+		plan.Cutoff = graceOffCutoff(plan.Started)
 	}
 
 	// The repositories and, at the same time, one listing of the blob
@@ -182,7 +189,7 @@ func Mark(ctx context.Context, store *regstore.Store, opts Options) (*Plan, erro
 		return err
 	}, func(done int) {
 		if opts.Progress != nil {
-			opts.Progress(Progress{Phase: "mark", Repositories: done})
+			opts.Progress(Progress{Phase: "mark", Repositories: done, TotalRepositories: len(repos)})
 		}
 	})
 	if err != nil {
@@ -676,12 +683,18 @@ func Sweep(ctx context.Context, store *regstore.Store, plan *Plan, opts Options)
 	if err != nil {
 		return res, err
 	}
-	removed := 0
+	removed, toRemove := 0, len(plan.Blobs)
+	for _, ds := range plan.Manifests {
+		toRemove += len(ds)
+	}
+	for _, ds := range plan.LayerLinks {
+		toRemove += len(ds)
+	}
 	var mu sync.Mutex
 	progress := func() {
 		removed++
 		if opts.Progress != nil {
-			opts.Progress(Progress{Phase: "sweep", Removed: removed})
+			opts.Progress(Progress{Phase: "sweep", Removed: removed, ToRemove: toRemove})
 		}
 	}
 	skip := func(what, repo string, d digest.Digest, why string) {

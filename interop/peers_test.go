@@ -413,7 +413,7 @@ func runGarbageCollect(t testing.TB, version, rootdir string, dryRun, deleteUnta
 }
 
 // garbageCollect is runGarbageCollect that fails the test on error and
-// returns stdout (the mark/sweep report, LAYOUT.md §4.5).
+// returns stdout (the mark/sweep report).
 func garbageCollect(t testing.TB, version, rootdir string, dryRun, deleteUntagged bool) string {
 	t.Helper()
 	so, se, err := runGarbageCollect(t, version, rootdir, dryRun, deleteUntagged)

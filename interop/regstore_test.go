@@ -628,7 +628,7 @@ func TestMixedDeletes(t *testing.T) {
 }
 
 // gcReport is what `registry garbage-collect --dry-run` printed (v3 output
-// format, LAYOUT.md §4.5).
+// format).
 type gcReport struct {
 	Blobs      []string            // blob eligible for deletion: <digest>
 	LayerLinks map[string][]string // <repo>: layer link eligible for deletion: <digest>

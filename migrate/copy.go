@@ -31,9 +31,11 @@ type CopyStats struct {
 	// ([Copy] only).
 	Repositories int
 	// TotalBlobs and TotalBytes are the blobs (configs and layers, and for
-	// an export manifests too) planned so far. An import or export plans
-	// everything before it starts; [Copy] plans one repository at a time,
-	// so these grow as it goes.
+	// an export manifests too) to transfer. Every operation plans
+	// everything before it starts, so they are known from the first
+	// Progress call on. A blob that [Copy] copies into several
+	// repositories counts once per repository (after the first, as
+	// skipped: only its link is written).
 	TotalBlobs int
 	TotalBytes int64
 	// Blobs and Bytes are the blobs whose content was copied, and verified
@@ -139,6 +141,16 @@ func Copy(ctx context.Context, dst, src *regstore.Store, opts CopyOptions) (Copy
 		linker = newHardLinker(src.FS(), w)
 	}
 	prog := &progress{stats: &stats, fn: opts.Progress}
+	// Plan every repository first, so that the totals are known before
+	// anything is copied.
+	type planned struct {
+		src  *regstore.Repository
+		g    *graph
+		tags []tagAssignment
+	}
+	plans := make([]planned, 0, len(plan))
+	var totalBlobs int
+	var totalBytes int64
 	for _, sel := range plan {
 		if err := ctx.Err(); err != nil {
 			return stats, &regstore.Error{Op: "copy", Repository: sel.name, Err: err}
@@ -147,20 +159,31 @@ func Copy(ctx context.Context, dst, src *regstore.Store, opts CopyOptions) (Copy
 		if err != nil {
 			return stats, err
 		}
-		dstRepo, err := dst.Repository(sel.name)
-		if err != nil {
-			return stats, err
-		}
 		g, tags, err := planRepositoryCopy(srcRepo, sel)
 		if err != nil {
 			return stats, wrapErr("copy", sel.name, "", "", err)
 		}
-		t := &transfer{
-			op: "copy", w: w, src: repoSource{srcRepo}, target: repoTarget{dstRepo, w},
-			workers: opts.Workers, linker: linker, trust: opts.TrustDigests, prog: prog,
+		for _, b := range g.blobs {
+			totalBytes += max(b.size, 0)
 		}
-		if err := t.run(ctx, g, tags); err != nil {
-			return stats, wrapErr("copy", sel.name, "", "", err)
+		totalBlobs += len(g.blobs)
+		plans = append(plans, planned{srcRepo, g, tags})
+	}
+	prog.update(func(s *CopyStats) { s.TotalBlobs, s.TotalBytes = totalBlobs, totalBytes })
+	for _, p := range plans {
+		if err := ctx.Err(); err != nil {
+			return stats, &regstore.Error{Op: "copy", Repository: p.src.Name(), Err: err}
+		}
+		dstRepo, err := dst.Repository(p.src.Name())
+		if err != nil {
+			return stats, err
+		}
+		t := &transfer{
+			op: "copy", w: w, src: repoSource{p.src}, target: repoTarget{dstRepo, w},
+			workers: opts.Workers, linker: linker, trust: opts.TrustDigests, prog: prog, counted: true,
+		}
+		if err := t.run(ctx, p.g, p.tags); err != nil {
+			return stats, wrapErr("copy", p.src.Name(), "", "", err)
 		}
 		prog.update(func(s *CopyStats) { s.Repositories++ })
 	}
@@ -610,6 +633,9 @@ type transfer struct {
 	trust   bool
 	prog    *progress
 	fresh   map[digest.Digest]bool // stored by this operation already, and counted
+	// counted: the blobs are in the totals already (Copy plans every
+	// repository first).
+	counted bool
 }
 
 // run publishes the graph bottom-up: blobs, then manifests level by level
@@ -708,7 +734,9 @@ func (t *transfer) runBatched(ctx context.Context, bfs regstore.BatchFS, r *regs
 			aliases = append(aliases, ref)
 		}
 	}
-	t.prog.update(func(s *CopyStats) { s.TotalBlobs += len(g.blobs); s.TotalBytes += total })
+	if !t.counted {
+		t.prog.update(func(s *CopyStats) { s.TotalBlobs += len(g.blobs); s.TotalBytes += total })
+	}
 	var todo []*regstore.Manifest // manifests whose revision link is to be written
 	skip := map[digest.Digest]bool{}
 	for _, m := range g.order() {
@@ -918,7 +946,9 @@ func (t *transfer) blobs(ctx context.Context, refs []blobRef) error {
 	for _, b := range refs {
 		total += max(b.size, 0)
 	}
-	t.prog.update(func(s *CopyStats) { s.TotalBlobs += len(refs); s.TotalBytes += total })
+	if !t.counted {
+		t.prog.update(func(s *CopyStats) { s.TotalBlobs += len(refs); s.TotalBytes += total })
+	}
 	// sha256 digests first, so that an alias of another algorithm finds
 	// its data in place when it is transferred too.
 	var canonical, aliases []blobRef

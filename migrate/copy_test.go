@@ -105,8 +105,18 @@ func TestCopyWholeStore(t *testing.T) {
 				want := mgStoreState(t, src)
 				dst := mgStore(t, to.new(t))
 				var calls int
-				stats, err := migrate.Copy(ctx, dst, src, migrate.CopyOptions{Progress: func(migrate.CopyStats) { calls++ }})
+				var seen []migrate.CopyStats
+				stats, err := migrate.Copy(ctx, dst, src, migrate.CopyOptions{Progress: func(s migrate.CopyStats) {
+					calls++
+					seen = append(seen, s)
+				}})
 				require.NoError(t, err)
+				// The totals are known from the first call on, and never change.
+				require.NotEmpty(t, seen)
+				for i, s := range seen {
+					assert.Equal(t, stats.TotalBlobs, s.TotalBlobs, "progress call %d", i)
+					assert.Equal(t, stats.TotalBytes, s.TotalBytes, "progress call %d", i)
+				}
 				assert.Equal(t, want, mgStoreState(t, dst))
 				mgConsistent(t, dst)
 				srcCat, err := src.Catalog(0, "")

@@ -274,7 +274,7 @@ func TestBrokenStatesNeedAWriter(t *testing.T) {
 func ExampleNewlineLink() {
 	s, _ := regstore.Open(regstore.NewMemFS())
 	r, _ := s.Repository("app")
-	img, _ := regstoretest.PushImage(r, regstoretest.Image{Layers: []regstoretest.Layer{regstoretest.RandomLayer(1, 16)}}, "latest")
+	img, _ := regstoretest.WriteImage(r, regstoretest.Image{Layers: []regstoretest.Layer{regstoretest.RandomLayer(1, 16)}}, "latest")
 	if err := regstoretest.NewlineLink(s, "app", "latest"); err != nil {
 		fmt.Println(err)
 		return

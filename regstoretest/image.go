@@ -1,5 +1,3 @@
-// Package regstoretest builds registry trees for tests: real, pullable
-// images, indexes and referrers pushed through the regstore API.
 package regstoretest
 
 import (
@@ -74,18 +72,31 @@ type Image struct {
 	ConfigMediaType string
 }
 
-// Push stores the image's blobs and manifest in r and tags it.
+// Names: PushX takes a testing.TB and fails the test on an error; WriteX
+// does the same and returns the error instead, for code that is not a test
+// (fixtures, generators, examples) or a test that expects one.
+
+// Push stores the image's blobs and manifest in r and tags it, failing the
+// test on an error. It is [WriteImage] for tests.
 func Push(t testing.TB, r *regstore.Repository, img Image, tags ...string) *regstore.Manifest {
 	t.Helper()
-	m, err := PushImage(r, img, tags...)
+	m, err := WriteImage(r, img, tags...)
 	if err != nil {
 		t.Fatalf("regstoretest.Push(%s): %v", r.Name(), err)
 	}
 	return m
 }
 
-// PushImage is Push returning an error instead of failing a test.
+// PushImage is the old name of [WriteImage].
+//
+// Deprecated: use WriteImage (or Push in a test).
 func PushImage(r *regstore.Repository, img Image, tags ...string) (*regstore.Manifest, error) {
+	return WriteImage(r, img, tags...)
+}
+
+// WriteImage stores the image's blobs and manifest in r and tags it. The
+// manifest's bytes are deterministic: the same image gives the same digest.
+func WriteImage(r *regstore.Repository, img Image, tags ...string) (*regstore.Manifest, error) {
 	mt := img.MediaType
 	if mt == "" {
 		mt = regstore.MediaTypeOCIManifest
@@ -142,11 +153,20 @@ func PushImage(r *regstore.Repository, img Image, tags ...string) (*regstore.Man
 	return r.PutManifest(mt, raw, tags...)
 }
 
-// PushIndex stores an index (regstore.MediaTypeOCIIndex, the default) or a
-// Docker manifest list of children, which must already be in r, and tags it.
-// Each child's platform is read from its config when it has one.
+// PushIndex is [WriteIndex] for tests: it fails the test on an error.
 func PushIndex(t testing.TB, r *regstore.Repository, mediaType string, children []*regstore.Manifest, tags ...string) *regstore.Manifest {
 	t.Helper()
+	m, err := WriteIndex(r, mediaType, children, tags...)
+	if err != nil {
+		t.Fatalf("regstoretest.PushIndex(%s): %v", r.Name(), err)
+	}
+	return m
+}
+
+// WriteIndex stores an index (regstore.MediaTypeOCIIndex, the default) or a
+// Docker manifest list of children, which must already be in r, and tags it.
+// Each child's platform is read from its config when it has one.
+func WriteIndex(r *regstore.Repository, mediaType string, children []*regstore.Manifest, tags ...string) (*regstore.Manifest, error) {
 	if mediaType == "" {
 		mediaType = regstore.MediaTypeOCIIndex
 	}
@@ -162,13 +182,9 @@ func PushIndex(t testing.TB, r *regstore.Repository, mediaType string, children 
 	}
 	raw, err := json.MarshalIndent(idx, "", "   ")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	m, err := r.PutManifest(mediaType, raw, tags...)
-	if err != nil {
-		t.Fatalf("regstoretest.PushIndex(%s): %v", r.Name(), err)
-	}
-	return m
+	return r.PutManifest(mediaType, raw, tags...)
 }
 
 func platformOf(r *regstore.Repository, m *regstore.Manifest) *v1.Platform {

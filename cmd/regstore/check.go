@@ -8,6 +8,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/regstore/regstore"
 	"github.com/regstore/regstore/check"
@@ -30,6 +32,7 @@ var repairNames = map[string]func(*check.RepairOptions){
 	"quarantine":            func(o *check.RepairOptions) { o.Quarantine = true },
 	"relink":                func(o *check.RepairOptions) { o.Relink = true },
 	"restore-gc-data":       func(o *check.RepairOptions) { o.RestoreGCData = true },
+	"remove-temp-files":     func(o *check.RepairOptions) { o.RemoveTempFiles = true },
 }
 
 var checkCommand = &command{
@@ -47,16 +50,20 @@ re-hashes every blob's data (on --workers at once). Nothing is written unless
 
 --repair takes a comma-separated list of actions (or "all"):
   remove-dangling-links  remove links whose data is missing (blob-missing),
-                         and tags pointing at a missing manifest; the only
-                         action that deletes
+                         and tags pointing at a missing manifest
+  remove-temp-files      remove temporary files left by interrupted writes
+                         (temp-file) once they are an hour old
   restore-tag-index      write a tag's missing index entry (tag-not-in-index)
-  quarantine             move corrupt blobs and unreadable manifests aside,
+  quarantine             move corrupt blobs, unreadable manifests and link
+                         files holding no digest (link-empty,
+                         link-unknown-algorithm, link-unparsable) aside,
                          into _quarantine/ below the layout root
   relink                 write the missing link of a config, layer or index
                          child whose data exists (reference-unlinked)
   restore-gc-data        put back blob data a garbage collection moved
                          aside (gc-interrupted) when the data is missing;
                          runs first, so such links are healed, not removed
+Only remove-dangling-links and remove-temp-files delete.
 After repairing, the tree is checked again and what remains is reported.
 With --dry-run, the repairs are only listed (and the tree is opened
 read-only).
@@ -77,7 +84,7 @@ where a problem is
    "tag": "<tag>", "digest": "<digest>", "target": "<digest>",
    "message": "<sentence>"}
 (repository, tag, digest and target only when they apply) and an action is
-  {"op": "remove-link"|"remove-tag"|"write-link"|"quarantine"|"restore"|"skip",
+  {"op": "remove-link"|"remove-tag"|"remove-file"|"write-link"|"quarantine"|"restore"|"skip",
    "kind": "<problem kind>", "path": "<path>", "to": "<quarantine path>",
    "link": "<digest written>", "repository": "<name>", "tag": "<tag>",
    "digest": "<digest>", "dryRun": true, "message": "<sentence>"}
@@ -137,7 +144,7 @@ the second check found). clean is true exactly when the exit status is 0.`,
 			}
 			out.Clean = len(out.Problems) == 0
 			if repairing && len(out.Problems) > 0 {
-				inv.progress.set("repairing %d problems", len(out.Problems))
+				inv.progress.set("repairing %s", count(len(out.Problems), "problem"))
 				repairs, err := check.Repair(ctx, s, out.Problems, ropts)
 				if repairs == nil {
 					repairs = []check.RepairAction{}
@@ -186,7 +193,22 @@ type checkOutput struct {
 func runCheckOnce(ctx context.Context, s *regstore.Store, opts check.Options, ignored map[check.ProblemKind]bool,
 	p *progress, what string) ([]check.Problem, error) {
 	problems := []check.Problem{}
-	p.set("%s: no problems so far", what)
+	var mu sync.Mutex
+	var last check.Progress
+	var rehashStart time.Time
+	opts.Progress = func(cp check.Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cp.Phase == "rehash" && last.Phase != "rehash" {
+			rehashStart = time.Now()
+		}
+		last = cp
+	}
+	p.setLive(func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return checkStatus(what, last, rehashStart)
+	})
 	for pr, err := range check.Problems(ctx, s, opts) {
 		if err != nil {
 			return nil, err
@@ -195,7 +217,6 @@ func runCheckOnce(ctx context.Context, s *regstore.Store, opts check.Options, ig
 			continue
 		}
 		problems = append(problems, pr)
-		p.set("%s: %d problems so far", what, len(problems))
 	}
 	// Check ends quietly when ctx is done while it re-hashes.
 	if err := ctx.Err(); err != nil {
@@ -241,9 +262,14 @@ func printCheck(w io.Writer, out *checkOutput, linksOnly, dryRun bool) error {
 	return ew.err
 }
 
+// printProblems prints each problem's kind and sentence, and its path
+// when the sentence does not say it.
 func printProblems(ew *errWriter, problems []check.Problem) {
 	for _, p := range problems {
-		ew.printf("%s: %s\n    %s\n", p.Kind, p.Message, p.Path)
+		ew.printf("%s: %s\n", p.Kind, p.Message)
+		if p.Path != "" && !strings.Contains(p.Message, p.Path) {
+			ew.printf("    %s\n", p.Path)
+		}
 	}
 }
 
@@ -288,5 +314,22 @@ func wrapList(list, indent string, width int) string {
 		line += word
 	}
 	b.WriteString(line)
+	return b.String()
+}
+
+// checkStatus is the progress line of a check: files walked, then blobs
+// and bytes re-hashed of their totals, with the pace; and the problems.
+func checkStatus(what string, p check.Progress, rehashStart time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: ", what)
+	if p.Phase == "rehash" {
+		fmt.Fprintf(&b, "re-hashing blobs %d/%d, %s/%s", p.Blobs, p.TotalBlobs, shortBytes(p.Bytes), shortBytes(p.TotalBytes))
+		if r := rate(p.Bytes, p.TotalBytes, rehashStart, true); r != "" {
+			fmt.Fprintf(&b, ", %s", r)
+		}
+	} else {
+		fmt.Fprintf(&b, "%s walked", count(p.Files, "file"))
+	}
+	fmt.Fprintf(&b, "; %s", count(p.Problems, "problem"))
 	return b.String()
 }

@@ -104,7 +104,7 @@ func printUsage(w io.Writer, u *usage.Report) error {
 		ew.err = tw.Flush()
 	}
 	ew.w = w
-	ew.printf("\nstore: %d blobs, %s\n", u.Blobs, humanBytes(u.TotalBytes))
+	ew.printf("\nstore: %s, %s\n", count(u.Blobs, "blob"), humanBytes(u.TotalBytes))
 	ew.printf("  tagged:    %s\n", humanBytes(u.TaggedBytes))
 	ew.printf("  untagged:  %s (gc --delete-untagged frees it)\n", humanBytes(u.UntaggedBytes))
 	ew.printf("  orphaned:  %s (gc frees it; %s of it still linked in a repository)\n", humanBytes(u.OrphanedBytes), shortBytes(u.LinkedOnlyBytes))

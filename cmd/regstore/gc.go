@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -40,9 +43,10 @@ With --json, prints the plan as one object:
    "manifests": {"<repo>": ["<digest>", ...]},
    "bytes": <bytes of blob data removed>,
    "marked": <manifests and blobs kept>,
-   "started": "<RFC 3339 time>", "cutoff": "<RFC 3339 time>",
+   "started": "<RFC 3339 time>", "cutoff": "<RFC 3339 time>" or null,
    "dryRun": <bool>}
-blobs is sorted; layerLinks and manifests are {} when empty. Without
+blobs is sorted; layerLinks and manifests are {} when empty; cutoff is
+null when the grace window is off. Without
 --dry-run these fields (and bytes) say what was removed, and two more say
 what the plan listed and the sweep kept when it re-validated it:
   "skipped": [{"what": "blob"|"layer link"|"manifest", "repository": "<repo>",
@@ -54,7 +58,7 @@ everything they reference is kept, and nothing in them removed.`,
 		dryRun := fset.Bool("dry-run", false, "only print what would be removed")
 		untagged := fset.Bool("delete-untagged", false, "also remove manifests no tag points at")
 		dropOrphans := fset.Bool("drop-orphan-referrers", false, "with --delete-untagged, also remove untagged referrers whose subject\nis not in their repository")
-		grace := fset.Duration("grace", gc.DefaultGrace, "keep everything modified within this `duration` before the start;\na negative value turns the window off (only when nothing writes to the tree)")
+		grace := durationVar(fset, "grace", gc.DefaultGrace, "keep everything modified within this `duration` before the start;\na negative value turns the window off (only when nothing writes to the tree)")
 		workers := fset.Int("workers", 4, "repositories marked and files removed at once")
 		exitCode := fset.Bool("exit-code", false, "exit with status 1 when the plan removes anything")
 		asJSON := fset.Bool("json", false, "print the plan as JSON")
@@ -75,13 +79,12 @@ everything they reference is kept, and nothing in them removed.`,
 			defer closeStore()
 			opts := gc.Options{DeleteUntagged: *untagged, DropOrphanReferrers: *dropOrphans,
 				Grace: *grace, Workers: *workers}
+			var phaseStart time.Time
 			opts.Progress = func(p gc.Progress) {
-				switch p.Phase {
-				case "mark":
-					inv.progress.set("marking: %d repositories", p.Repositories)
-				default:
-					inv.progress.set("%s: %d removed", p.Phase, p.Removed)
+				if phaseStart.IsZero() || (p.Phase == "sweep" && p.Removed == 1) {
+					phaseStart = time.Now()
 				}
+				inv.progress.set("%s", gcStatus(p, phaseStart))
 			}
 			inv.progress.set("marking")
 			plan, err := gc.Mark(ctx, s, opts)
@@ -138,6 +141,26 @@ type gcReport struct {
 	Restored []digest.Digest `json:"restored,omitempty"`
 }
 
+// MarshalJSON encodes the plan as gc.Plan encodes itself (a null cutoff
+// when the window is off), followed by the report's own fields. Without it
+// the embedded plan's MarshalJSON would stand for the whole report.
+func (r gcReport) MarshalJSON() ([]byte, error) {
+	plan, err := json.Marshal(r.Plan)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := json.Marshal(struct {
+		DryRun   bool            `json:"dryRun"`
+		Skipped  []gc.Skipped    `json:"skipped,omitempty"`
+		Restored []digest.Digest `json:"restored,omitempty"`
+	}{r.DryRun, r.Skipped, r.Restored})
+	if err != nil {
+		return nil, err
+	}
+	plan = bytes.TrimSuffix(bytes.TrimSpace(plan), []byte("}"))
+	return append(append(plan, ','), extra[1:]...), nil
+}
+
 func printPlan(w io.Writer, plan *gcReport) error {
 	ew := &errWriter{w: w}
 	verb := "removed"
@@ -145,12 +168,12 @@ func printPlan(w io.Writer, plan *gcReport) error {
 		verb = "would remove"
 	}
 	cutoff := "off"
-	if plan.Cutoff.Before(plan.Started) {
+	if !plan.GraceOff() {
 		cutoff = "modified before " + plan.Cutoff.Format(time.RFC3339)
 	}
 	ew.printf("garbage collection%s, started %s, grace window: %s\n",
 		map[bool]string{true: " (dry run)"}[plan.DryRun], plan.Started.Format(time.RFC3339), cutoff)
-	ew.printf("%d manifests and blobs marked\n", plan.Marked)
+	ew.printf("marked (kept): %d manifests and blobs\n", plan.Marked)
 	for _, name := range plan.Unnamed {
 		ew.printf("kept everything of %s: not a valid repository name (the registry serves it; see regstore check)\n", name)
 	}
@@ -162,21 +185,21 @@ func printPlan(w io.Writer, plan *gcReport) error {
 		for _, ds := range m {
 			n += len(ds)
 		}
-		ew.printf("%s %d %s in %d repositories\n", verb, n, what, len(m))
+		ew.printf("%s %s in %s\n", verb, count(n, what), count(len(m), "repository"))
 		for _, repo := range slices.Sorted(maps.Keys(m)) {
 			for _, d := range m[repo] {
 				ew.printf("  %s@%s\n", repo, d)
 			}
 		}
 	}
-	listRepos("untagged manifests", plan.Manifests)
-	listRepos("layer links", plan.LayerLinks)
-	ew.printf("%s %d blobs, %s\n", verb, len(plan.Blobs), humanBytes(plan.Bytes))
+	listRepos("untagged manifest", plan.Manifests)
+	listRepos("layer link", plan.LayerLinks)
+	ew.printf("%s %s, %s\n", verb, count(len(plan.Blobs), "blob"), humanBytes(plan.Bytes))
 	for _, d := range plan.Blobs {
 		ew.printf("  %s\n", d)
 	}
 	if len(plan.Skipped) > 0 {
-		ew.printf("kept %d of the plan, re-validated before removal\n", len(plan.Skipped))
+		ew.printf("kept %s of the plan, re-validated before removal\n", count(len(plan.Skipped), "item"))
 		for _, k := range plan.Skipped {
 			at := string(k.Digest)
 			if k.Repository != "" {
@@ -186,4 +209,21 @@ func printPlan(w io.Writer, plan *gcReport) error {
 		}
 	}
 	return ew.err
+}
+
+// gcStatus is the progress line of gc: repositories marked, then files
+// removed, of their totals, with the pace.
+func gcStatus(p gc.Progress, start time.Time) string {
+	if p.Phase == "mark" {
+		s := fmt.Sprintf("marking: repositories %d/%d", p.Repositories, p.TotalRepositories)
+		if r := rate(int64(p.Repositories), int64(p.TotalRepositories), start, false); r != "" {
+			s += ", " + r
+		}
+		return s
+	}
+	s := fmt.Sprintf("sweeping: removed %d of at most %d (revisions, layer links, blobs)", p.Removed, p.ToRemove)
+	if r := rate(int64(p.Removed), int64(p.ToRemove), start, false); r != "" {
+		s += ", " + r
+	}
+	return s
 }

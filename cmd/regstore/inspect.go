@@ -15,14 +15,15 @@ import (
 
 var inspectCommand = &command{
 	name:     "inspect",
-	synopsis: "inspect [--json] ROOT",
-	args:     "ROOT", min: 1, max: 1,
+	synopsis: "inspect [--json] ROOT [REPO...]",
+	args:     "ROOT [REPO...]", min: 1, max: -1,
 	help: `
 Lists what a registry would serve from the tree: each repository (in catalog
 order) with its tags, its manifests (as enumerated by the registry: revision
 links whose data exists) with their media type, size and references, and the
-blobs linked in it; then every blob data file with its size. Nothing is
-written.
+blobs linked in it; then every blob data file with its size. With REPO
+arguments, only those repositories, and only the blobs they hold (their
+manifests and linked blobs whose data exists). Nothing is written.
 
 With --json, prints one object:
   {"repositories": {"<name>": {
@@ -45,7 +46,7 @@ contents (and a warning goes to stderr).`,
 				return err
 			}
 			defer closeStore()
-			out, err := inspect(ctx, s)
+			out, err := inspect(ctx, s, inv.args[1:])
 			if err != nil {
 				return err
 			}
@@ -84,8 +85,11 @@ type manifestOutput struct {
 	kinds []string // "config", "layer" or "child", per reference
 }
 
-func inspect(ctx context.Context, s *regstore.Store) (*inspectOutput, error) {
+func inspect(ctx context.Context, s *regstore.Store, names []string) (*inspectOutput, error) {
 	out := &inspectOutput{Repositories: map[string]*repoOutput{}, Blobs: map[digest.Digest]int64{}}
+	if len(names) > 0 {
+		return inspectRepositories(ctx, s, names, out)
+	}
 	for r, err := range s.Repositories() {
 		if err != nil {
 			return nil, err
@@ -233,10 +237,50 @@ func (out *inspectOutput) print(w io.Writer) error {
 	for _, n := range out.Blobs {
 		bytes += n
 	}
-	ew.printf("\n%d repositories, %d tags, %d manifests; %d blobs, %s\n",
-		len(out.Repositories), tags, manifests, len(out.Blobs), humanBytes(bytes))
+	ew.printf("\n%s, %s, %s; %s, %s\n",
+		count(len(out.Repositories), "repository"), count(tags, "tag"), count(manifests, "manifest"), count(len(out.Blobs), "blob"), humanBytes(bytes))
 	for _, warn := range out.warnings {
 		ew.printf("warning: %s\n", warn)
 	}
 	return ew.err
+}
+
+// inspectRepositories is inspect of the named repositories only, with the
+// blobs they hold.
+func inspectRepositories(ctx context.Context, s *regstore.Store, names []string, out *inspectOutput) (*inspectOutput, error) {
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if _, dup := out.Repositories[name]; dup {
+			continue
+		}
+		r, err := existingRepository(s, name)
+		if err != nil {
+			return nil, err
+		}
+		ro, err := inspectRepository(r, out)
+		if err != nil {
+			return nil, err
+		}
+		out.order = append(out.order, r.Name())
+		out.Repositories[r.Name()] = ro
+		var held []digest.Digest
+		held = append(held, ro.Layers...)
+		held = append(held, ro.manifestOrder...)
+		for _, d := range held {
+			if _, ok := out.Blobs[d]; ok {
+				continue
+			}
+			b, err := s.Blob(d)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out.Blobs[d] = b.Size()
+		}
+	}
+	return out, nil
 }

@@ -1,7 +1,10 @@
 // Command regstore operates on a CNCF Distribution registry's storage tree
 // (the v2 layout) directly, without a registry process.
 //
-//	regstore inspect [--json] ROOT
+//	regstore ls [--json] ROOT [REPO]
+//	regstore manifest [--json] ROOT REPO:TAG|REPO@DIGEST
+//	regstore blob [--json] ROOT DIGEST|REPO@DIGEST
+//	regstore inspect [--json] ROOT [REPO...]
 //	regstore gc [--dry-run] [--delete-untagged] [--drop-orphan-referrers] [--grace DURATION] [--workers N] [--exit-code] [--json] ROOT
 //	regstore check [--links-only] [--workers N] [--ignore KIND,...] [--repair ACTION,...] [--dry-run] [--json] ROOT
 //	regstore du [--json] ROOT [REPO...]
@@ -12,6 +15,7 @@
 //	regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
 //	regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
 //	regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
+//	regstore version [--json]
 //
 // ROOT is the registry's rootdirectory (the folder holding docker/), or the
 // docker/registry/v2 folder itself. Flags may come before or after the
@@ -39,7 +43,6 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -75,7 +78,10 @@ func main() {
 const usageText = `regstore operates on a Distribution registry's storage tree directly.
 
 Usage:
-  regstore inspect [--json] ROOT
+  regstore ls [--json] ROOT [REPO]
+  regstore manifest [--json] ROOT REPO:TAG|REPO@DIGEST
+  regstore blob [--json] ROOT DIGEST|REPO@DIGEST
+  regstore inspect [--json] ROOT [REPO...]
   regstore gc [--dry-run] [--delete-untagged] [--grace DURATION] [--exit-code] [--json] ROOT
   regstore check [--links-only] [--repair ACTION,...] [--dry-run] [--json] ROOT
   regstore du [--json] ROOT [REPO...]
@@ -86,9 +92,15 @@ Usage:
   regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
   regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
   regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
+  regstore import-v1 [--dry-run] [--oci] [--uncompressed] [--json] ROOT V1_PATH
+  regstore serve [--addr 127.0.0.1:5000] [--read-only] [--delete] ROOT
+  regstore version [--json]
   regstore help [COMMAND]
 
 Commands:
+  ls                     list the repositories, or a repository's tags
+  manifest               print a manifest as stored
+  blob                   write a blob's data to standard output
   inspect                what a registry would serve from the tree
   gc                     garbage-collect, as "registry garbage-collect" does
   check                  find (and with --repair, fix) damage in the tree
@@ -100,6 +112,9 @@ Commands:
   import-docker-archive  import a "docker save" archive into a repository
   import-skopeo-dir      import a "skopeo copy ... dir:DIR" directory
   copy                   copy repositories from one tree to another
+  import-v1              convert a legacy docker-registry (v1) storage tree
+  serve                  serve the tree over the OCI distribution API
+  version                print the version (also: regstore --version)
 
 ROOT is the registry's rootdirectory (the folder holding docker/), or the
 docker/registry/v2 folder itself. Flags may follow the arguments. Run
@@ -147,8 +162,10 @@ var commands []*command
 
 func init() {
 	commands = []*command{inspectCommand, gcCommand, checkCommand, duCommand, purgeCommand, rmCommand,
-		importOCICommand, exportOCICommand, importDockerCommand, importSkopeoCommand, copyCommand, serveCommand,
-		importV1Command}
+		importOCICommand, exportOCICommand, importDockerCommand, importSkopeoCommand, copyCommand,
+		importV1Command, serveCommand, versionCommand,
+		lsCommand, manifestCommand, blobCommand,
+	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -158,6 +175,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	name, args := args[0], args[1:]
 	switch name {
+	case "-version", "--version":
+		return versionCommand.run(ctx, args, stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(args) > 0 {
 			if c := lookup(args[0]); c != nil {
@@ -208,6 +227,7 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	fset := newFlagSet(c)
 	act := c.flags(fset)
 	pos, err := parseInterleaved(fset, args)
+	err = flagError(err)
 	if errors.Is(err, flag.ErrHelp) {
 		printCommandUsage(stdout, c, fset)
 		return exitOK
@@ -360,40 +380,24 @@ var exitHelp = map[string]string{
 
 func init() {
 	for _, c := range []string{"inspect", "du", "purge-uploads", "rm", "import-oci", "export-oci",
-		"import-docker-archive", "import-skopeo-dir", "copy"} {
+		"import-docker-archive", "import-skopeo-dir", "copy", "version", "ls", "manifest", "blob"} {
 		exitHelp[c] = "0 on success, 2 on a usage or I/O error, 130 when interrupted."
 	}
 }
 
-// openStore opens the tree at root. Unless writable, the store is opened
-// read-only: every write it could make fails, so nothing can change the
-// tree.
+// openStore opens the tree at root (the rootdirectory or its
+// docker/registry/v2). Unless writable, the store is opened read-only: every
+// write it could make fails, so nothing can change the tree.
 func openStore(root string, writable bool) (*regstore.Store, func(), error) {
-	fi, err := os.Stat(root)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.IsDir() {
-		return nil, nil, fmt.Errorf("%s is not a directory", root)
-	}
 	var opts []regstore.Option
-	if !exists(filepath.Join(root, filepath.FromSlash(regstore.DefaultLayoutRoot))) &&
-		(exists(filepath.Join(root, "repositories")) || exists(filepath.Join(root, "blobs"))) {
-		opts = append(opts, regstore.WithLayoutRoot("."))
-	}
-	d, err := regstore.OpenDir(root)
-	if err != nil {
-		return nil, nil, err
-	}
 	if !writable {
 		opts = append(opts, regstore.ReadOnly())
 	}
-	s, err := regstore.Open(d, opts...)
+	s, err := regstore.OpenPath(root, opts...)
 	if err != nil {
-		d.Close()
 		return nil, nil, err
 	}
-	return s, func() { d.Close() }, nil
+	return s, func() { s.Close() }, nil
 }
 
 // createStore opens the tree at root for writing, creating root first when
@@ -405,11 +409,6 @@ func createStore(root string) (*regstore.Store, func(), error) {
 		}
 	}
 	return openStore(root, true)
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // ---- helpers ----
@@ -449,7 +448,11 @@ func shortBytes(n int64) string {
 		div *= unit
 		exp++
 	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+	v := float64(n) / float64(div)
+	if v >= 1023.95 && exp < 5 { // would print as "1024.0"
+		v, exp = v/unit, exp+1
+	}
+	return fmt.Sprintf("%.1f %ciB", v, "KMGTPE"[exp])
 }
 
 // stringList is a flag that may be repeated; each value may also be a
@@ -475,4 +478,25 @@ func (l *repeatable) String() string { return strings.Join(*l, " ") }
 func (l *repeatable) Set(v string) error {
 	*l = append(*l, v)
 	return nil
+}
+
+// plurals are the nouns whose plural is not the singular plus "s".
+var plurals = map[string]string{"repository": "repositories", "entry": "entries"}
+
+// count says "1 blob", "2 blobs", "0 repositories". A noun of several
+// words takes the plural on its last word ("untagged manifest").
+func count[N int | int64](n N, noun string) string {
+	if n != 1 {
+		head, last := "", noun
+		if i := strings.LastIndexByte(noun, ' '); i >= 0 {
+			head, last = noun[:i+1], noun[i+1:]
+		}
+		if p, ok := plurals[last]; ok {
+			last = p
+		} else {
+			last += "s"
+		}
+		noun = head + last
+	}
+	return fmt.Sprintf("%d %s", n, noun)
 }

@@ -324,8 +324,8 @@ func TestGCDryRun(t *testing.T) {
 	human := runOK(t, "gc", "--dry-run", "--grace=-1s", "--delete-untagged", tr.dir)
 	for _, s := range []string{
 		"(dry run)",
-		"would remove 1 untagged manifests in 1 repositories\n  team/app@" + string(tr.old.Digest()),
-		"would remove 3 layer links in 1 repositories",
+		"would remove 1 untagged manifest in 1 repository\n  team/app@" + string(tr.old.Digest()),
+		"would remove 3 layer links in 1 repository",
 		fmt.Sprintf("would remove 4 blobs, %s", humanBytes(bytes)),
 		"  " + string(tr.loose.Digest()),
 	} {
@@ -403,13 +403,13 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{args: []string{"help", "gc"}, code: 0, stdout: "--delete-untagged"},
 		{args: []string{"help", "nope"}, code: 2, stderr: `unknown command "nope"`},
 		{args: []string{"bogus"}, code: 2, stderr: `unknown command "bogus"`},
-		{args: []string{"inspect"}, code: 2, stderr: "want exactly one ROOT"},
-		{args: []string{"inspect", dir, dir}, code: 2, stderr: "want exactly one ROOT"},
-		{args: []string{"inspect", "--bogus", dir}, code: 2, stderr: "flag provided but not defined: -bogus"},
+		{args: []string{"inspect"}, code: 2, stderr: "want ROOT [REPO...], got 0 arguments"},
+		{args: []string{"inspect", dir, dir}, code: 2, stderr: "invalid repository name"},
+		{args: []string{"inspect", "--bogus", dir}, code: 2, stderr: "flag provided but not defined: --bogus"},
 		{args: []string{"inspect", "--help"}, code: 0, stdout: "Usage: regstore inspect [--json] ROOT", notStdout: "cpuprofile"},
 		{args: []string{"gc", "-h"}, code: 0, stdout: "--grace duration", notStdout: "cpuprofile"},
 		{args: []string{"gc", "--grace", "0", dir}, code: 2, stderr: "--grace 0 is ambiguous"},
-		{args: []string{"gc", "--grace", "soon", dir}, code: 2, stderr: "invalid value"},
+		{args: []string{"gc", "--grace", "soon", dir}, code: 2, stderr: `--grace: "soon" is not a duration`},
 		{args: []string{"gc", "--workers", "0", dir}, code: 2, stderr: "--workers"},
 		{args: []string{"gc", "--dry-run", filepath.Join(dir, "missing")}, code: 2, stderr: "no such file"},
 		{args: []string{"gc", "--dry-run", "--", dir}, code: 0, stdout: "would remove 0 blobs"},
@@ -425,7 +425,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{args: []string{"import-docker-archive", "--help"}, code: 0, stdout: "rootfs.diff.tar"},
 		{args: []string{"import-skopeo-dir", "--help"}, code: 0, stdout: "ROOT REPO[:TAG] DIR"},
 		{args: []string{"purge-uploads", "--help"}, code: 0, stdout: "--older-than duration"},
-		{args: []string{"inspect", "--progress", dir}, code: 2, stderr: "flag provided but not defined: -progress"},
+		{args: []string{"inspect", "--progress", dir}, code: 2, stderr: "flag provided but not defined: --progress"},
 	} {
 		out, errOut, code := runCLI(t, c.args...)
 		assert.Equal(t, c.code, code, "regstore %q: stderr %s", c.args, errOut)
@@ -498,7 +498,7 @@ func TestGCExitCode(t *testing.T) {
 	assert.Equal(t, digests(tr.loose.Digest()), p["blobs"])
 	out, _, code := runCLI(t, "gc", "--dry-run", "--exit-code", "--grace=-1s", tr.dir)
 	assert.Equal(t, 1, code)
-	assert.Contains(t, out, "would remove 1 blobs")
+	assert.Contains(t, out, "would remove 1 blob, ")
 	assert.Equal(t, before, snapshot(t, tr.dir))
 
 	runOK(t, "gc", "--grace=-1s", tr.dir)

@@ -49,21 +49,6 @@ func toStatsJSON(s migrate.CopyStats) statsJSON {
 		s.BlobsSkipped, s.BytesSkipped, s.Manifests, s.ManifestsSkipped, s.Tags}
 }
 
-// copyProgress reports CopyStats on the progress line, and keeps the last
-// totals (ImportSkopeoDir returns none).
-type copyProgress struct {
-	p    *progress
-	last migrate.CopyStats
-}
-
-func (c *copyProgress) update(s migrate.CopyStats) {
-	c.last = s // calls come from one goroutine at a time
-	done := s.Blobs + s.BlobsLinked + s.BlobsSkipped
-	doneBytes := s.Bytes + s.BytesLinked + s.BytesSkipped
-	c.p.set("blobs %d/%d (%s/%s), %d manifests, %d tags", done, s.TotalBlobs,
-		shortBytes(doneBytes), shortBytes(s.TotalBytes), s.Manifests+s.ManifestsSkipped, s.Tags)
-}
-
 func printStats(ew *errWriter, s migrate.CopyStats) {
 	ew.printf("blobs: %d copied (%s), %d hard-linked (%s), %d already there (%s)\n",
 		s.Blobs, shortBytes(s.Bytes), s.BlobsLinked, shortBytes(s.BytesLinked), s.BlobsSkipped, shortBytes(s.BytesSkipped))
@@ -151,7 +136,7 @@ func newImportOutput(repo string, res *migrate.ImportResult) importOutput {
 
 func printImport(w io.Writer, out *importOutput, stats migrate.CopyStats) error {
 	ew := &errWriter{w: w}
-	ew.printf("imported %d manifests into %s\n", len(out.Manifests), out.Repository)
+	ew.printf("imported %s into %s\n", count(len(out.Manifests), "manifest"), out.Repository)
 	for _, m := range out.Manifests {
 		ew.printf("  %s  %s  %d B\n", m.Digest, m.MediaType, m.Size)
 	}
@@ -545,7 +530,7 @@ unnamed entries, such as referrers).
 				return writeJSON(inv.stdout, out)
 			}
 			ew := &errWriter{w: inv.stdout}
-			ew.printf("exported %s to %s: index.json lists %d manifests\n", repo, dir, len(out.Manifests))
+			ew.printf("exported %s to %s: index.json lists %s\n", repo, dir, count(len(out.Manifests), "manifest"))
 			for _, m := range out.Manifests {
 				name := "(unnamed)"
 				if m.RefName != "" {
@@ -659,7 +644,7 @@ With --json, prints one object:
 				}{srcRoot, dstRoot, toStatsJSON(stats)})
 			}
 			ew := &errWriter{w: inv.stdout}
-			ew.printf("copied %d repositories from %s to %s\n", stats.Repositories, srcRoot, dstRoot)
+			ew.printf("copied %s from %s to %s\n", count(stats.Repositories, "repository"), srcRoot, dstRoot)
 			printStats(ew, stats)
 			return ew.err
 		}

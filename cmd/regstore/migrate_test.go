@@ -279,7 +279,7 @@ func TestImportSkopeoDir(t *testing.T) {
 
 	// Without a tag: imported untagged, listed.
 	out := runOK(t, "import-skopeo-dir", root, "sk/untagged", dir)
-	assert.Contains(t, out, "imported 1 manifests into sk/untagged\n  "+string(tr.cur.Digest()))
+	assert.Contains(t, out, "imported 1 manifest into sk/untagged\n  "+string(tr.cur.Digest()))
 	assert.NotContains(t, out, "\ntagged ")
 
 	_, errOut, code := runCLI(t, "import-skopeo-dir", root, "sk/app@"+string(tr.cur.Digest()), dir)
@@ -322,7 +322,7 @@ func TestCopy(t *testing.T) {
 	runJSON(t, 0, "check", "--json", dst)
 
 	out := runOK(t, "copy", tr.dir, filepath.Join(t.TempDir(), "human"), "--repo", "team/app/web")
-	assert.Contains(t, out, "copied 1 repositories from "+tr.dir+" to ")
+	assert.Contains(t, out, "copied 1 repository from "+tr.dir+" to ")
 	assert.Contains(t, out, "blobs: 2 copied (")
 
 	for _, args := range [][]string{

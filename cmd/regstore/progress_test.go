@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regstore/regstore/check"
+	"github.com/regstore/regstore/gc"
+	"github.com/regstore/regstore/migrate"
 	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -117,9 +120,9 @@ func TestProgressOnTerminal(t *testing.T) {
 		assert.NotContains(t, string(b), "\r", "stdout of %q has no progress", args)
 		assert.NotContains(t, string(b), args[0]+": ", "stdout of %q has no progress", args)
 	}
-	assert.Contains(t, screen, "gc: marking: 2 repositories [")
-	assert.Contains(t, screen, "check: checking: no problems so far [")
-	assert.Contains(t, screen, "copy: blobs 14/14 (")
+	assert.Contains(t, screen, "gc: marking: repositories 2/2")
+	assert.Regexp(t, `check: checking: re-hashing blobs (\d+)/(\d+), [0-9.]+ K?i?B/[0-9.]+ K?i?B(, [^;]+)?; 0 problems \[`, screen)
+	assert.Contains(t, screen, "copy: blobs 14/14, ")
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
@@ -156,4 +159,29 @@ func TestInterruptedLongCommands(t *testing.T) {
 			runJSON(t, 0, "check", "--json", "--ignore", "blob-orphan", dst)
 		}
 	}
+}
+
+func TestProgressStatusLines(t *testing.T) {
+	assert.Equal(t, "checking: 1 file walked; 0 problems", checkStatus("checking", check.Progress{Phase: "walk", Files: 1}, time.Time{}))
+	p := check.Progress{Phase: "rehash", Files: 9, Problems: 1, Blobs: 5, TotalBlobs: 10, Bytes: 50 << 20, TotalBytes: 100 << 20}
+	assert.Equal(t, "checking: re-hashing blobs 5/10, 50.0 MiB/100.0 MiB, 10.0 MiB/s, 5s left; 1 problem",
+		checkStatus("checking", p, time.Now().Add(-5*time.Second)))
+	assert.Equal(t, "1.0 MiB", shortBytes(1<<20-1), "not 1024.0 KiB")
+	assert.Equal(t, "", rate(0, 10, time.Now().Add(-time.Minute), true), "no pace yet")
+	assert.Equal(t, "2/s", rate(120, 120, time.Now().Add(-time.Minute), false), "done: no time left")
+
+	c := &copyProgress{}
+	c.update(migrate.CopyStats{TotalBlobs: 4, TotalBytes: 4 << 20})
+	assert.Equal(t, "blobs 0/4, 0 B/4.0 MiB; 0 manifests, 0 tags", c.status())
+	c.update(migrate.CopyStats{TotalBlobs: 4, TotalBytes: 4 << 20, Blobs: 1, Bytes: 1 << 20, BlobsSkipped: 1, BytesSkipped: 1 << 20, Manifests: 1, Tags: 1})
+	c.start = time.Now().Add(-2 * time.Second)
+	assert.Equal(t, "blobs 2/4, 2.0 MiB/4.0 MiB, 1.0 MiB/s, 2s left; 1 manifest, 1 tag", c.status())
+}
+
+func TestGCStatusLine(t *testing.T) {
+	assert.Equal(t, "marking: repositories 3/10", gcStatus(gc.Progress{Phase: "mark", Repositories: 3, TotalRepositories: 10}, time.Now()))
+	assert.Equal(t, "marking: repositories 4/10, 2/s, 3s left",
+		gcStatus(gc.Progress{Phase: "mark", Repositories: 4, TotalRepositories: 10}, time.Now().Add(-2*time.Second)))
+	assert.Equal(t, "sweeping: removed 5 of at most 7 (revisions, layer links, blobs)",
+		gcStatus(gc.Progress{Phase: "sweep", Removed: 5, ToRemove: 7}, time.Now()))
 }

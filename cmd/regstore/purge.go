@@ -29,7 +29,7 @@ With --json, prints one object:
    "dryRun": <bool>}
 startedAt is left out when the session has no readable startedat.`,
 	flags: func(fset *flag.FlagSet) action {
-		olderThan := fset.Duration("older-than", 0, "purge sessions older than this `duration` (required; e.g. 168h)")
+		olderThan := durationVar(fset, "older-than", 0, "purge sessions older than this `duration` (required; e.g. 7d, 168h)")
 		dryRun := fset.Bool("dry-run", false, "only list what would be removed")
 		asJSON := fset.Bool("json", false, "print JSON")
 		return func(ctx context.Context, inv *invocation) error {
@@ -97,6 +97,6 @@ func printPurge(w io.Writer, out *purgeOutput) error {
 		}
 		ew.printf("%s/_uploads/%s  %s  (%s)\n", u.Repository, u.ID, shortBytes(u.Size), started)
 	}
-	ew.printf("%s %d upload sessions older than %s, %s\n", verb, out.Count, out.OlderThan, humanBytes(out.Bytes))
+	ew.printf("%s %s older than %s, %s\n", verb, count(out.Count, "upload session"), out.OlderThan, humanBytes(out.Bytes))
 	return ew.err
 }

@@ -232,7 +232,7 @@ func printRm(w io.Writer, out *rmOutput) error {
 			}
 			ew.printf("\n")
 		case "repository":
-			ew.printf("%s repository %s: %d tags, %d manifests\n", verb, r.Repository, len(r.Tags), r.Manifests)
+			ew.printf("%s repository %s: %s, %s\n", verb, r.Repository, count(len(r.Tags), "tag"), count(r.Manifests, "manifest"))
 			if len(r.Nested) > 0 {
 				ew.printf("  kept: nested repositories %s\n", strings.Join(r.Nested, ", "))
 			}

@@ -44,18 +44,18 @@ func run(dir string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := regstoretest.PushImage(app, regstoretest.Image{Layers: []regstoretest.Layer{base}}, "v1", "latest"); err != nil {
+	if _, err := regstoretest.WriteImage(app, regstoretest.Image{Layers: []regstoretest.Layer{base}}, "v1", "latest"); err != nil {
 		return err
 	}
 	v2 := regstoretest.NewLayer(map[string]string{"app/version": "2\n"})
-	if _, err := regstoretest.PushImage(app, regstoretest.Image{Layers: []regstoretest.Layer{base, v2}}, "v2", "latest"); err != nil {
+	if _, err := regstoretest.WriteImage(app, regstoretest.Image{Layers: []regstoretest.Layer{base, v2}}, "v2", "latest"); err != nil {
 		return err
 	}
 	web, err := store.Repository("team/app/web")
 	if err != nil {
 		return err
 	}
-	if _, err := regstoretest.PushImage(web, regstoretest.Image{MediaType: regstore.MediaTypeDockerManifest, Layers: []regstoretest.Layer{base}}, "1.0"); err != nil {
+	if _, err := regstoretest.WriteImage(web, regstoretest.Image{MediaType: regstore.MediaTypeDockerManifest, Layers: []regstoretest.Layer{base}}, "1.0"); err != nil {
 		return err
 	}
 
