@@ -3,10 +3,12 @@ package regstore
 import (
 	"crypto/rand"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -64,7 +66,32 @@ func (d *Dir) Open(name string) (fs.File, error) {
 	if f, ok, err := d.fastOpen(name); ok {
 		return f, err
 	}
-	return d.fsys.Open(name)
+	return d.rootOpen(name)
+}
+
+// rootOpen opens name through os.Root for reading, without blocking on a
+// named pipe: it opens with O_NONBLOCK where the system has it, and
+// refuses anything but a regular file or a directory with an error
+// wrapping [ErrNotRegular]. (O_NONBLOCK stays set: it means nothing to a
+// regular file's reads.)
+func (d *Dir) rootOpen(name string) (*os.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	f, err := d.root.OpenFile(name, os.O_RDONLY|oNonblock, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		f.Close()
+		return nil, notRegular("open", name, fi.Mode())
+	}
+	return f, nil
 }
 
 // Stat describes a file.
@@ -80,7 +107,19 @@ func (d *Dir) ReadFile(name string) ([]byte, error) {
 	if b, ok, err := d.fast.readFile(name, 0); ok {
 		return b, err
 	}
-	return fs.ReadFile(d.fsys, name)
+	f, err := d.rootOpen(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: syscall.EISDIR}
+	}
+	return io.ReadAll(f)
 }
 
 // ReadDir lists a directory, sorted by name.

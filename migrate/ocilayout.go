@@ -417,12 +417,10 @@ func checkLayoutVersion(src fs.FS) error {
 // readSmallFile reads name whole, failing (with ErrInvalidSource) when it
 // is longer than limit.
 func readSmallFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
+	if err := checkRegular(fsys, name); err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	b, err := regstore.ReadFileMax(fsys, name, int(limit))
 	if err != nil {
 		return nil, err
 	}
@@ -430,6 +428,31 @@ func readSmallFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalidSource, name, limit)
 	}
 	return b, nil
+}
+
+// checkRegular refuses name unless it is a regular file (symbolic links
+// followed, as the source's Open follows them), so that nothing opens a
+// named pipe or a device of a source, which can block for ever or never
+// end. The error wraps [regstore.ErrNotRegular]. A source that is a
+// [*regstore.Dir] refuses them again at open, without blocking, should
+// the file change in between.
+func checkRegular(fsys fs.FS, name string) error {
+	fi, err := fs.Stat(fsys, name)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("%w (mode %s)", regstore.ErrNotRegular, fi.Mode().Type())}
+	}
+	return nil
+}
+
+// openRegular opens name after [checkRegular].
+func openRegular(fsys fs.FS, name string) (fs.File, error) {
+	if err := checkRegular(fsys, name); err != nil {
+		return nil, err
+	}
+	return fsys.Open(name)
 }
 
 // wrapErr gives err the operation's context, unless it is an *Error
@@ -471,12 +494,10 @@ func (s layoutSource) manifest(desc v1.Descriptor) (*regstore.Manifest, error) {
 // readManifestFile reads the manifest desc describes from name and checks
 // its size, digest and media type.
 func readManifestFile(fsys fs.FS, name string, desc v1.Descriptor) (*regstore.Manifest, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
+	if err := checkRegular(fsys, name); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, regstore.MaxManifestSize+1))
+	raw, err := regstore.ReadFileMax(fsys, name, regstore.MaxManifestSize)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}

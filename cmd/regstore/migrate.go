@@ -202,6 +202,32 @@ func parseTagMap(values []string, bare func() (string, error)) (map[string]strin
 	return m, nil
 }
 
+// readIndexJSON reads the index.json of the OCI image layout at dir,
+// bounded as a manifest is, and refusing anything but a regular file (a
+// named pipe there would block the read for ever).
+func readIndexJSON(dir string) ([]byte, error) {
+	d, err := regstore.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	fi, err := d.Stat("index.json")
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "index.json"), regstore.ErrNotRegular)
+	}
+	b, err := regstore.ReadFileMax(d, "index.json", regstore.MaxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > regstore.MaxManifestSize {
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", filepath.Join(dir, "index.json"), migrate.ErrInvalidSource, regstore.MaxManifestSize)
+	}
+	return b, nil
+}
+
 func cutLast(s, sep string) (before, after string, found bool) {
 	if i := strings.LastIndex(s, sep); i >= 0 {
 		return s[:i], s[i+len(sep):], true
@@ -214,7 +240,7 @@ func cutLast(s, sep string) (before, after string, found bool) {
 // (io.containerd.image.name, else org.opencontainers.image.ref.name), or,
 // when no entry is named, the digest of its only entry.
 func onlyImageKey(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	b, err := readIndexJSON(dir)
 	if err != nil {
 		return "", err
 	}
@@ -529,7 +555,7 @@ unnamed entries, such as referrers).
 				return err
 			}
 			out := exportOutput{Repository: repo, Directory: dir, Manifests: []exportedEntry{}, Stats: toStatsJSON(stats)}
-			b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+			b, err := readIndexJSON(dir)
 			if err != nil {
 				return err
 			}
