@@ -374,13 +374,17 @@ func (b *beneath) readFile(name string, max int) ([]byte, bool, error) {
 	}
 	buf := make([]byte, 0, size+1)
 	for {
+		if max > 0 && len(buf) > max {
+			break // max+1 bytes: enough to tell the file is too long
+		}
 		if len(buf) == cap(buf) {
-			if max > 0 && len(buf) > max {
-				break
-			}
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		end := cap(buf)
+		if max > 0 && end > max+1 {
+			end = max + 1
+		}
+		n, err := unix.Read(fd, buf[len(buf):end])
 		if err == unix.EINTR {
 			continue
 		}
