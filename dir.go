@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +52,64 @@ func OpenDir(dir string) (*Dir, error) {
 		return nil, err
 	}
 	return &Dir{root: root, fsys: root.FS(), fast: newBeneath(dir)}, nil
+}
+
+// FindLayout locates the storage layout of the registry rootdirectory
+// root (the folder holding docker/, or the docker/registry/v2 folder
+// itself) and returns the directory to open with [OpenDir] and the layout
+// root to give [WithLayoutRoot].
+//
+// Symbolic links above the layout root are the operator's choice (docker/
+// on another disk is a common set-up) and are resolved here: when docker,
+// docker/registry or docker/registry/v2 is a symbolic link, dir is the
+// resolved path of the deepest of them that exists, and layoutRoot the
+// rest of the way. Symbolic links inside the layout stay refused by the
+// Dir. Without any, dir is root and layoutRoot [DefaultLayoutRoot] (or "."
+// when root holds repositories/ or blobs/ and no docker/registry/v2).
+func FindLayout(root string) (dir, layoutRoot string, err error) {
+	parts := strings.Split(DefaultLayoutRoot, "/")
+	cur, linked, n := root, false, 0
+	for _, part := range parts {
+		p := filepath.Join(cur, part)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return "", "", err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			linked = true
+		}
+		cur, n = p, n+1
+	}
+	if n == 0 && (exists(filepath.Join(root, "repositories")) || exists(filepath.Join(root, "blobs"))) {
+		return root, ".", nil
+	}
+	if !linked {
+		return root, DefaultLayoutRoot, nil
+	}
+	resolved, err := filepath.EvalSymlinks(cur)
+	if err != nil {
+		return "", "", err
+	}
+	fi, err := os.Stat(resolved)
+	if err != nil {
+		return "", "", err
+	}
+	if !fi.IsDir() {
+		return "", "", &fs.PathError{Op: "open", Path: cur, Err: syscall.ENOTDIR}
+	}
+	rest := path.Join(parts[n:]...)
+	if rest == "" {
+		rest = "."
+	}
+	return resolved, rest, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // Name is the directory the backend was opened on.

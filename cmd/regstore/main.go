@@ -39,7 +39,6 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -375,12 +374,14 @@ func openStore(root string, writable bool) (*regstore.Store, func(), error) {
 	if !fi.IsDir() {
 		return nil, nil, fmt.Errorf("%s is not a directory", root)
 	}
-	var opts []regstore.Option
-	if !exists(filepath.Join(root, filepath.FromSlash(regstore.DefaultLayoutRoot))) &&
-		(exists(filepath.Join(root, "repositories")) || exists(filepath.Join(root, "blobs"))) {
-		opts = append(opts, regstore.WithLayoutRoot("."))
+	// Symbolic links above the layout (docker/ on another disk) are
+	// resolved; those inside it stay refused.
+	dir, layoutRoot, err := regstore.FindLayout(root)
+	if err != nil {
+		return nil, nil, err
 	}
-	d, err := regstore.OpenDir(root)
+	opts := []regstore.Option{regstore.WithLayoutRoot(layoutRoot)}
+	d, err := regstore.OpenDir(dir)
 	if err != nil {
 		return nil, nil, err
 	}
