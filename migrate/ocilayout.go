@@ -88,12 +88,33 @@ type ImportOptions struct {
 	// Progress, if set, is called with the running totals after each blob,
 	// manifest and tag, from one goroutine at a time.
 	Progress func(CopyStats)
-	// GzipLayers compresses the uncompressed layers of a legacy docker save
-	// archive with gzip, as docker push does, instead of storing them
-	// uncompressed (see [ImportDockerArchive]). Other sources'
-	// layers are always stored verbatim.
+	// GzipLayers is kept for compatibility and does nothing: the
+	// uncompressed layers of a legacy docker save archive are
+	// gzip-compressed by default (see [ImportDockerArchive]).
+	//
+	// Deprecated: compression is the default; see UncompressedLayers.
 	GzipLayers bool
+	// UncompressedLayers stores the uncompressed layers of a legacy docker
+	// save archive as they are, instead of gzip-compressing them as docker
+	// push does (see [ImportDockerArchive]). Other sources' layers are
+	// always stored verbatim.
+	UncompressedLayers bool
+	// SpoolDir is the directory in which [ImportDockerArchive] makes its
+	// temporary directory for the archive's files; "" means
+	// [os.TempDir]. It needs room for the archive's unpacked content (and
+	// the compressed layers). It must not be inside the store.
+	SpoolDir string
+	// AllowEmpty makes an import that selects nothing (every entry
+	// skipped, or a Tags key the source does not have) succeed, importing
+	// nothing; otherwise it fails with an error wrapping
+	// [ErrNothingImported], having written nothing.
+	AllowEmpty bool
 }
+
+// ErrNothingImported: an import selected nothing from its source (all of
+// its entries are named for other repositories, or no entry has the ref
+// names asked for). It also matches [fs.ErrNotExist].
+var ErrNothingImported = fmt.Errorf("nothing to import: %w", fs.ErrNotExist)
 
 // ImportResult is what an import did.
 type ImportResult struct {
@@ -276,6 +297,16 @@ func importEntries(ctx context.Context, r *regstore.Repository, op string, w reg
 				changed = true
 			}
 		}
+	}
+	if len(selected) == 0 && !opts.AllowEmpty {
+		var err error = ErrNothingImported
+		switch {
+		case len(res.Skipped) > 0:
+			err = fmt.Errorf("%w: no tag for %q in %s (named for other repositories?)", ErrNothingImported, res.Skipped, r.Name())
+		case opts.Tags != nil:
+			err = fmt.Errorf("%w: the source has none of the names asked for", ErrNothingImported)
+		}
+		return nil, wrapErr(op, r.Name(), "", "", err)
 	}
 	opts.Workers = defaultWorkers(opts.Workers, opts.HardLink)
 	t := &transfer{op: op, w: w, src: src, target: repoTarget{r, w}, workers: opts.Workers,
