@@ -233,7 +233,23 @@ func spoolArchive(ctx context.Context, archive io.Reader, dir string) (_ *archiv
 }
 
 // spool stores the size bytes r yields in the spool directory, by digest.
+// A file that fits buf is hashed first and written only when the spool does
+// not have its content yet, so many equal small files cost one.
 func (a *archiveFS) spool(r io.Reader, size int64, buf []byte) (*archiveFile, error) {
+	if size <= int64(len(buf)) {
+		b := buf[:size]
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidSource, err)
+		}
+		d := digest.FromBytes(b)
+		if _, err := a.d.Stat(ociBlobPath(d)); err == nil {
+			return &archiveFile{digest: d, size: size}, nil
+		}
+		return a.spoolFunc(func(w io.Writer) (int64, error) {
+			n, err := w.Write(b)
+			return int64(n), err
+		})
+	}
 	return a.spoolFunc(func(w io.Writer) (int64, error) {
 		n, err := io.CopyBuffer(w, io.LimitReader(r, size), buf)
 		if err == nil && n != size {
