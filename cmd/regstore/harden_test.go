@@ -1,9 +1,14 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +18,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/regstoretest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -156,4 +162,72 @@ func TestSymlinkedLayoutRoot(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, disk, dir)
 	assert.Equal(t, "registry/v2", layoutRoot)
+}
+
+// TestImportNothingSelected: an archive whose images are all named for
+// other repositories, or import-oci --tag nosuch=t, writes nothing and
+// exits 2, unless --allow-empty; check is clean after every import.
+func TestImportNothingSelected(t *testing.T) {
+	archive, _, _ := dockerArchive(t, "other/one:v1")
+	root := filepath.Join(t.TempDir(), "root")
+	// A lone image keeps its tag whatever its repository.
+	out := runOK(t, "import-docker-archive", root, "legacy/app", archive)
+	assert.Contains(t, out, "tagged legacy/app:v1")
+	runOK(t, "check", root)
+	before := snapshot(t, root)
+
+	// Two images, both for other repositories.
+	two := twoImageArchive(t)
+	errOut, code := runDeadline(t, "import-docker-archive", root, "legacy/app", two)
+	assert.Equal(t, 2, code, errOut)
+	assert.Contains(t, errOut, "nothing to import")
+	assert.Equal(t, before, snapshot(t, root), "nothing written")
+	out = runOK(t, "import-docker-archive", "--allow-empty", root, "legacy/app", two)
+	assert.Contains(t, out, "imported 0 manifests")
+	assert.Equal(t, before, snapshot(t, root), "nothing written")
+
+	src := filepath.Join(t.TempDir(), "oci")
+	runOK(t, "export-oci", root, "legacy/app", src)
+	errOut, code = runDeadline(t, "import-oci", "--tag", "nosuch=t", root, "x/y", src)
+	assert.Equal(t, 2, code, errOut)
+	assert.Contains(t, errOut, "nothing to import")
+	assert.Equal(t, before, snapshot(t, root), "nothing written")
+	runOK(t, "import-oci", "--allow-empty", "--tag", "nosuch=t", root, "x/y", src)
+	runOK(t, "check", root)
+}
+
+// twoImageArchive is a legacy docker archive of two images (one layer
+// each) named for other repositories.
+func twoImageArchive(t *testing.T) string {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(name string, b []byte) {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}))
+		_, err := tw.Write(b)
+		require.NoError(t, err)
+	}
+	var manifest []map[string]any
+	for i, name := range []string{"other/one:v1", "other/two:v2"} {
+		l := regstoretest.NewLayer(map[string]string{"file": name})
+		zr, err := gzip.NewReader(bytes.NewReader(l.Compressed))
+		require.NoError(t, err)
+		raw, err := io.ReadAll(zr)
+		require.NoError(t, err)
+		config, err := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux", "created": fmt.Sprint(i),
+			"rootfs": map[string]any{"type": "layers", "diff_ids": []digest.Digest{l.DiffID}}})
+		require.NoError(t, err)
+		lp := l.DiffID.Encoded() + "/layer.tar"
+		add(lp, raw)
+		cp := digest.FromBytes(config).Encoded() + ".json"
+		add(cp, config)
+		manifest = append(manifest, map[string]any{"Config": cp, "RepoTags": []string{name}, "Layers": []string{lp}})
+	}
+	b, err := json.Marshal(manifest)
+	require.NoError(t, err)
+	add("manifest.json", b)
+	require.NoError(t, tw.Close())
+	p := filepath.Join(t.TempDir(), "two.tar")
+	require.NoError(t, os.WriteFile(p, buf.Bytes(), 0o644))
+	return p
 }

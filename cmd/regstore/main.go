@@ -9,7 +9,7 @@
 //	regstore rm [--dry-run] [--json] ROOT REPO[:TAG|@DIGEST]...
 //	regstore import-oci [--tag [REF=]TAG]... [--hardlink] [--json] ROOT REPO DIR
 //	regstore export-oci [--tag TAG]... [--untagged] [--hardlink] [--json] ROOT REPO DIR
-//	regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
+//	regstore import-docker-archive [--tag REF=TAG]... [--uncompressed] [--json] ROOT REPO FILE.tar
 //	regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
 //	regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
 //
@@ -82,7 +82,7 @@ Usage:
   regstore rm [--dry-run] [--json] ROOT REPO[:TAG|@DIGEST]...
   regstore import-oci [--tag [REF=]TAG]... [--hardlink] [--json] ROOT REPO DIR
   regstore export-oci [--tag TAG]... [--untagged] [--json] ROOT REPO DIR
-  regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
+  regstore import-docker-archive [--tag REF=TAG]... [--uncompressed] [--json] ROOT REPO FILE.tar
   regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
   regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
   regstore help [COMMAND]
