@@ -358,10 +358,10 @@ func migDockerSave(t *testing.T, path string, repoTag string, layers ...[]byte) 
 
 // TestMigrateDockerArchive: a legacy docker save archive built from known
 // layers imports, and the registry serves an image whose config diff_ids
-// are the sha256 of its uncompressed layers. Imported as is (layers
-// uncompressed, the default) the test checks that itself, and crane export
-// and skopeo pull the image; imported with GzipLayers, crane validate
-// --remote checks it (crane validate cannot read uncompressed layers: it
+// are the sha256 of its uncompressed layers. Imported with
+// UncompressedLayers the test checks that itself, and crane export and
+// skopeo pull the image; imported with the default (gzip-compressed
+// layers), crane validate --remote checks it (crane validate cannot read uncompressed layers: it
 // always gunzips).
 func TestMigrateDockerArchive(t *testing.T) {
 	dir := t.TempDir()
