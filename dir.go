@@ -3,10 +3,14 @@ package regstore
 import (
 	"crypto/rand"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -50,6 +54,64 @@ func OpenDir(dir string) (*Dir, error) {
 	return &Dir{root: root, fsys: root.FS(), fast: newBeneath(dir)}, nil
 }
 
+// FindLayout locates the storage layout of the registry rootdirectory
+// root (the folder holding docker/, or the docker/registry/v2 folder
+// itself) and returns the directory to open with [OpenDir] and the layout
+// root to give [WithLayoutRoot].
+//
+// Symbolic links above the layout root are the operator's choice (docker/
+// on another disk is a common set-up) and are resolved here: when docker,
+// docker/registry or docker/registry/v2 is a symbolic link, dir is the
+// resolved path of the deepest of them that exists, and layoutRoot the
+// rest of the way. Symbolic links inside the layout stay refused by the
+// Dir. Without any, dir is root and layoutRoot [DefaultLayoutRoot] (or "."
+// when root holds repositories/ or blobs/ and no docker/registry/v2).
+func FindLayout(root string) (dir, layoutRoot string, err error) {
+	parts := strings.Split(DefaultLayoutRoot, "/")
+	cur, linked, n := root, false, 0
+	for _, part := range parts {
+		p := filepath.Join(cur, part)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return "", "", err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			linked = true
+		}
+		cur, n = p, n+1
+	}
+	if n == 0 && (exists(filepath.Join(root, "repositories")) || exists(filepath.Join(root, "blobs"))) {
+		return root, ".", nil
+	}
+	if !linked {
+		return root, DefaultLayoutRoot, nil
+	}
+	resolved, err := filepath.EvalSymlinks(cur)
+	if err != nil {
+		return "", "", err
+	}
+	fi, err := os.Stat(resolved)
+	if err != nil {
+		return "", "", err
+	}
+	if !fi.IsDir() {
+		return "", "", &fs.PathError{Op: "open", Path: cur, Err: syscall.ENOTDIR}
+	}
+	rest := path.Join(parts[n:]...)
+	if rest == "" {
+		rest = "."
+	}
+	return resolved, rest, nil
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 // Name is the directory the backend was opened on.
 func (d *Dir) Name() string { return d.root.Name() }
 
@@ -64,7 +126,32 @@ func (d *Dir) Open(name string) (fs.File, error) {
 	if f, ok, err := d.fastOpen(name); ok {
 		return f, err
 	}
-	return d.fsys.Open(name)
+	return d.rootOpen(name)
+}
+
+// rootOpen opens name through os.Root for reading, without blocking on a
+// named pipe: it opens with O_NONBLOCK where the system has it, and
+// refuses anything but a regular file or a directory with an error
+// wrapping [ErrNotRegular]. (O_NONBLOCK stays set: it means nothing to a
+// regular file's reads.)
+func (d *Dir) rootOpen(name string) (*os.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	f, err := d.root.OpenFile(name, os.O_RDONLY|oNonblock, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		f.Close()
+		return nil, notRegular("open", name, fi.Mode())
+	}
+	return f, nil
 }
 
 // Stat describes a file.
@@ -80,7 +167,19 @@ func (d *Dir) ReadFile(name string) ([]byte, error) {
 	if b, ok, err := d.fast.readFile(name, 0); ok {
 		return b, err
 	}
-	return fs.ReadFile(d.fsys, name)
+	f, err := d.rootOpen(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: syscall.EISDIR}
+	}
+	return io.ReadAll(f)
 }
 
 // ReadDir lists a directory, sorted by name.

@@ -9,12 +9,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"syscall"
-	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // beneath opens paths below a directory with one openat2(2) call and
@@ -29,17 +28,10 @@ type beneath struct {
 	disabled atomic.Bool
 }
 
-type openHow struct{ flags, mode, resolve uint64 }
-
-const (
-	sysOpenat2          = 437 // the same number on every Linux architecture
-	resolveNoMagiclinks = 0x02
-	resolveBeneath      = 0x08
-	oPath               = 0x200000
-)
+const oPath = unix.O_PATH
 
 func newBeneath(dir string) *beneath {
-	fd, err := syscall.Open(dir, oPath|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	fd, err := unix.Open(dir, oPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		fd = -1
 	}
@@ -50,7 +42,7 @@ func newBeneath(dir string) *beneath {
 
 func (b *beneath) close() {
 	if b.fd >= 0 {
-		syscall.Close(b.fd)
+		unix.Close(b.fd)
 	}
 }
 
@@ -75,44 +67,94 @@ func (b *beneath) openFD(op, name string, flags int, mode uint32) (fd int, ok bo
 	if b.disabled.Load() || !fs.ValidPath(name) {
 		return -1, false, nil
 	}
-	p, err := syscall.BytePtrFromString(name)
-	if err != nil {
+	if strings.IndexByte(name, 0) >= 0 {
 		return -1, false, nil
 	}
-	how := openHow{flags: uint64(flags | syscall.O_CLOEXEC), mode: uint64(mode), resolve: resolveBeneath | resolveNoMagiclinks}
+	how := unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Mode: uint64(mode),
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS}
 	for {
-		fd, _, errno := syscall.Syscall6(sysOpenat2, uintptr(b.fd), uintptr(unsafe.Pointer(p)),
-			uintptr(unsafe.Pointer(&how)), unsafe.Sizeof(how), 0, 0)
-		switch errno {
-		case 0:
-			return int(fd), true, nil
-		case syscall.EINTR, syscall.EAGAIN:
+		fd, err := unix.Openat2(b.fd, name, &how)
+		switch err {
+		case nil:
+			return fd, true, nil
+		case unix.EINTR, unix.EAGAIN:
 			continue
-		case syscall.ENOSYS, syscall.EPERM, syscall.E2BIG, syscall.EINVAL:
+		case unix.ENOSYS, unix.EPERM, unix.E2BIG, unix.EINVAL:
 			b.disabled.Store(true)
 			return -1, false, nil
-		case syscall.EXDEV, syscall.ELOOP:
+		case unix.EXDEV, unix.ELOOP:
 			return -1, false, nil
-		case syscall.ENOENT, syscall.ENOTDIR, syscall.EACCES, syscall.EISDIR, syscall.EEXIST:
-			return -1, true, &fs.PathError{Op: op, Path: name, Err: errno}
+		case unix.ENOENT, unix.ENOTDIR, unix.EACCES, unix.EISDIR, unix.EEXIST:
+			return -1, true, &fs.PathError{Op: op, Path: name, Err: err}
 		default:
 			return -1, false, nil
 		}
 	}
 }
 
+// openRead opens name beneath the root for reading, without blocking: it
+// opens with O_NONBLOCK (opening a FIFO for reading otherwise waits for a
+// writer), checks the type with fstat, refuses anything that is neither a
+// regular file nor a directory with an error wrapping [ErrNotRegular], and
+// clears O_NONBLOCK again. st is the fstat of the open file.
+func (b *beneath) openRead(name string) (fd int, st unix.Stat_t, ok bool, err error) {
+	fd, ok, err = b.openFD("open", name, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if !ok || err != nil {
+		return -1, st, ok, err
+	}
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, st, false, nil
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		// O_NONBLOCK means nothing to a regular file's reads: leave it,
+		// saving two fcntl calls; os.NewFile is told the truth below.
+	case unix.S_IFDIR:
+	default:
+		unix.Close(fd)
+		return -1, st, true, notRegular("open", name, fileMode(st.Mode))
+	}
+	return fd, st, true, nil
+}
+
+// fileMode is the fs.FileMode type bits of a stat mode.
+func fileMode(m uint32) fs.FileMode {
+	switch m & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return fs.ModeDir
+	case unix.S_IFLNK:
+		return fs.ModeSymlink
+	case unix.S_IFIFO:
+		return fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		return fs.ModeSocket
+	case unix.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		return fs.ModeDevice
+	}
+	return 0
+}
+
 func (d *Dir) fastOpen(name string) (fs.File, bool, error) {
-	f, ok, err := d.fast.open("open", name, syscall.O_RDONLY)
+	fd, st, ok, err := d.fast.openRead(name)
 	if !ok || err != nil {
 		return nil, ok, err
 	}
 	// A directory is left to os.Root, whose DirEntry.Info stats relative
 	// to the directory; an *os.File from os.NewFile would stat by name.
-	if fi, err := f.Stat(); err != nil || fi.IsDir() {
-		f.Close()
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		unix.Close(fd)
 		return nil, false, nil
 	}
-	return f, true, nil
+	// A regular file: clear O_NONBLOCK so that os.NewFile does not try to
+	// register it with the poller.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, false, nil
+	}
+	return os.NewFile(uintptr(fd), name), true, nil
 }
 
 func (d *Dir) fastStat(name string) (fs.FileInfo, bool, error) {
@@ -136,7 +178,7 @@ func (d *Dir) fastReadDir(name string) ([]fs.DirEntry, bool, error) {
 	// The absolute name only serves a filesystem that reports no entry
 	// types, for which the listing stats each entry by its path.
 	abs := filepath.Join(d.root.Name(), filepath.FromSlash(name))
-	f, ok, err := d.fast.openAs("readdir", name, abs, syscall.O_RDONLY|syscall.O_DIRECTORY)
+	f, ok, err := d.fast.openAs("readdir", name, abs, unix.O_RDONLY|unix.O_DIRECTORY)
 	if !ok || err != nil {
 		return nil, ok, err
 	}
@@ -166,31 +208,20 @@ func (e dirEntry) Info() (fs.FileInfo, error) {
 	return e.d.root.Lstat(e.path)
 }
 
-// sysSyncfs is the number of syncfs(2), which the syscall package does
-// not list on most architectures; 0 where it is not known here.
-var sysSyncfs = map[string]uintptr{
-	"amd64": 306, "386": 344, "arm": 373, "arm64": 267, "riscv64": 267,
-	"loong64": 267, "ppc64": 348, "ppc64le": 348, "s390x": 348,
-	"mips": 4342, "mipsle": 4342, "mips64": 5301, "mips64le": 5301,
-}[runtime.GOARCH]
-
 // syncFS writes back the whole filesystem holding f, and reports whether it
 // could try (false: the caller syncs file by file).
 func syncFS(f *os.File) (ok bool, err error) {
-	if sysSyncfs == 0 {
-		return false, nil
-	}
 	for {
-		_, _, errno := syscall.Syscall(sysSyncfs, f.Fd(), 0, 0)
-		switch errno {
-		case 0:
+		switch err := unix.Syncfs(int(f.Fd())); err {
+		case nil:
 			return true, nil
-		case syscall.EINTR:
+		case unix.EINTR:
 			continue
-		case syscall.ENOSYS, syscall.EPERM:
+		case unix.ENOSYS, unix.EPERM:
 			return false, nil
+		default:
+			return true, err
 		}
-		return true, errno
 	}
 }
 
@@ -209,11 +240,11 @@ func (d *Dir) dirFD(op, dir string) (fd int, done func(), ok bool, err error) {
 		}
 		return d.fast.fd, func() {}, true, nil
 	}
-	fd, ok, err = d.fast.openFD(op, dir, oPath|syscall.O_DIRECTORY, 0)
+	fd, ok, err = d.fast.openFD(op, dir, oPath|unix.O_DIRECTORY, 0)
 	if !ok || err != nil {
 		return -1, nil, ok, err
 	}
-	return fd, func() { syscall.Close(fd) }, true, nil
+	return fd, func() { unix.Close(fd) }, true, nil
 }
 
 // fastMkdirAll creates dir and its missing parents, returning those it
@@ -230,7 +261,7 @@ func (d *Dir) fastMkdirAll(dir string) (made []string, ok bool, err error) {
 		done()
 		return nil, true, nil
 	}
-	if !errors.Is(err, syscall.ENOENT) {
+	if !errors.Is(err, unix.ENOENT) {
 		return nil, true, err
 	}
 	parent := path.Dir(dir)
@@ -243,10 +274,10 @@ func (d *Dir) fastMkdirAll(dir string) (made []string, ok bool, err error) {
 		return made, ok, err
 	}
 	defer done()
-	switch err := syscall.Mkdirat(fd, path.Base(dir), 0o777); err {
+	switch err := unix.Mkdirat(fd, path.Base(dir), 0o777); err {
 	case nil:
 		return append([]string{dir}, made...), true, nil
-	case syscall.EEXIST:
+	case unix.EEXIST:
 		return made, true, nil // made meanwhile; a non-directory fails later
 	default:
 		return made, true, &fs.PathError{Op: "mkdir", Path: dir, Err: err}
@@ -255,7 +286,7 @@ func (d *Dir) fastMkdirAll(dir string) (made []string, ok bool, err error) {
 
 // fastCreateExcl creates name exclusively, for writing.
 func (d *Dir) fastCreateExcl(name string) (*os.File, bool, error) {
-	fd, ok, err := d.fast.openFD("open", name, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_EXCL, 0o666)
+	fd, ok, err := d.fast.openFD("open", name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o666)
 	if !ok || err != nil {
 		return nil, ok, err
 	}
@@ -264,7 +295,7 @@ func (d *Dir) fastCreateExcl(name string) (*os.File, bool, error) {
 
 // fastLstat describes name without following a final symbolic link.
 func (d *Dir) fastLstat(name string) (fs.FileInfo, bool, error) {
-	f, ok, err := d.fast.open("lstat", name, oPath|syscall.O_NOFOLLOW)
+	f, ok, err := d.fast.open("lstat", name, oPath|unix.O_NOFOLLOW)
 	if !ok || err != nil {
 		return nil, ok, err
 	}
@@ -309,37 +340,19 @@ func (d *Dir) fastAt(op, oldname, newname string, call func(int, string, int, st
 
 func renameat(ofd int, oname string, nfd int, nname string) error {
 	for {
-		err := syscall.Renameat(ofd, oname, nfd, nname)
-		if err != syscall.EINTR {
+		err := unix.Renameat(ofd, oname, nfd, nname)
+		if err != unix.EINTR {
 			return err
 		}
 	}
 }
 
 func linkat(ofd int, oname string, nfd int, nname string) error {
-	return atCall(syscall.SYS_LINKAT, ofd, oname, nfd, nname, 0)
-}
-
-// atCall calls linkat (which the syscall package does not export).
-func atCall(trap uintptr, ofd int, oname string, nfd int, nname string, flags int) error {
-	op, err := syscall.BytePtrFromString(oname)
-	if err != nil {
-		return err
-	}
-	np, err := syscall.BytePtrFromString(nname)
-	if err != nil {
-		return err
-	}
 	for {
-		_, _, errno := syscall.Syscall6(trap, uintptr(ofd), uintptr(unsafe.Pointer(op)),
-			uintptr(nfd), uintptr(unsafe.Pointer(np)), uintptr(flags), 0)
-		if errno == syscall.EINTR {
-			continue
+		err := unix.Linkat(ofd, oname, nfd, nname, 0)
+		if err != unix.EINTR {
+			return err
 		}
-		if errno != 0 {
-			return errno
-		}
-		return nil
 	}
 }
 
@@ -347,17 +360,13 @@ func atCall(trap uintptr, ofd int, oname string, nfd int, nname string, flags in
 // openat2, fstat, then reads until the size fstat gave (or EOF), close. With
 // max > 0 it reads at most max+1 bytes, enough to tell a longer file.
 func (b *beneath) readFile(name string, max int) ([]byte, bool, error) {
-	fd, ok, err := b.openFD("open", name, syscall.O_RDONLY, 0)
+	fd, st, ok, err := b.openRead(name)
 	if !ok || err != nil {
 		return nil, ok, err
 	}
-	defer syscall.Close(fd)
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		return nil, false, nil
-	}
-	if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
-		return nil, true, &fs.PathError{Op: "read", Path: name, Err: syscall.EISDIR}
+	defer unix.Close(fd)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return nil, true, &fs.PathError{Op: "read", Path: name, Err: unix.EISDIR}
 	}
 	size := int(st.Size)
 	if max > 0 && size > max {
@@ -365,14 +374,18 @@ func (b *beneath) readFile(name string, max int) ([]byte, bool, error) {
 	}
 	buf := make([]byte, 0, size+1)
 	for {
+		if max > 0 && len(buf) > max {
+			break // max+1 bytes: enough to tell the file is too long
+		}
 		if len(buf) == cap(buf) {
-			if max > 0 && len(buf) > max {
-				break
-			}
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := syscall.Read(fd, buf[len(buf):cap(buf)])
-		if err == syscall.EINTR {
+		end := cap(buf)
+		if max > 0 && end > max+1 {
+			end = max + 1
+		}
+		n, err := unix.Read(fd, buf[len(buf):end])
+		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
@@ -391,7 +404,7 @@ func (d *Dir) readFileMax(name string, max int) ([]byte, error) {
 	if b, ok, err := d.fast.readFile(name, max); ok {
 		return b, err
 	}
-	f, err := d.fsys.Open(name)
+	f, err := d.rootOpen(name)
 	if err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func (d *Dir) fastRename(oldname, newname string) (bool, error) { return false, 
 func (d *Dir) fastLink(oldname, newname string) (bool, error)   { return false, nil }
 
 func (d *Dir) readFileMax(name string, max int) ([]byte, error) {
-	f, err := d.fsys.Open(name)
+	f, err := d.rootOpen(name)
 	if err != nil {
 		return nil, err
 	}

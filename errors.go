@@ -2,6 +2,7 @@ package regstore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strings"
 )
@@ -14,6 +15,11 @@ var (
 	ErrInvalidName   = &sentinel{"invalid repository name", fs.ErrInvalid}
 	ErrInvalidTag    = &sentinel{"invalid tag", fs.ErrInvalid}
 	ErrInvalidDigest = &sentinel{"invalid digest", fs.ErrInvalid}
+	// ErrNotRegular: a file of the tree (or of an import source) that
+	// must be a regular file is something else: a named pipe, a socket, a
+	// device. It is refused without being read, since reading such a file
+	// can block for ever or never end. It also matches [fs.ErrInvalid].
+	ErrNotRegular = &sentinel{"not a regular file", fs.ErrInvalid}
 
 	// ErrCorruptLink: a link file exists but does not hold exactly one
 	// digest string "<alg>:<hex>" with no other bytes. The registry answers
@@ -40,6 +46,31 @@ var (
 	// is not in the repository, so the registry would refuse the push.
 	ErrManifestBlobUnknown = errors.New("manifest references unknown blob")
 )
+
+// notRegular is the error for name, of type mode, where a regular file
+// must be.
+func notRegular(op, name string, mode fs.FileMode) error {
+	return &fs.PathError{Op: op, Path: name, Err: fmt.Errorf("%w (%s)", ErrNotRegular, typeName(mode))}
+}
+
+// typeName names the type of a file mode.
+func typeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsDir():
+		return "directory"
+	}
+	return "irregular file"
+}
 
 // sentinel is an error value that also matches a broader class.
 type sentinel struct {

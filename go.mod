@@ -1,6 +1,6 @@
 module github.com/regstore/regstore
 
-go 1.25
+go 1.25.0
 
 require (
 	github.com/opencontainers/go-digest v1.0.0
@@ -8,4 +8,7 @@ require (
 	github.com/stretchr/testify v1.12.1
 )
 
-require go.yaml.in/yaml/v3 v3.0.5 // indirect
+require (
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.47.0 // indirect
+)

@@ -215,7 +215,9 @@ func (r *Repository) readManifest(b *Blob) (*Manifest, error) {
 	if b.Size() > MaxManifestSize {
 		return nil, fail(fmt.Errorf("%w: %d bytes, at most %d", ErrManifestTooLarge, b.Size(), MaxManifestSize))
 	}
-	raw, err := fs.ReadFile(r.s.fsys, b.Path())
+	// Bounded even so: the data may have grown since it was described, or
+	// be a file whose size says nothing.
+	raw, err := ReadFileMax(r.s.fsys, b.Path(), MaxManifestSize)
 	if err != nil {
 		return nil, fail(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 )
 
 // Store is a v2 storage layout on a backend. It keeps no state besides its
@@ -98,11 +97,14 @@ func OpenPath(dir string, opts ...Option) (*Store, error) {
 	if !fi.IsDir() {
 		return nil, &Error{Op: "open", Path: dir, Err: fmt.Errorf("not a directory: %w", fs.ErrInvalid)}
 	}
-	if !isDir(filepath.Join(dir, filepath.FromSlash(DefaultLayoutRoot))) &&
-		(isDir(filepath.Join(dir, "repositories")) || isDir(filepath.Join(dir, "blobs"))) {
-		opts = append([]Option{WithLayoutRoot(".")}, opts...)
+	// Symbolic links above the layout (docker/ on another disk) are
+	// resolved; those inside it stay refused.
+	root, layoutRoot, err := FindLayout(dir)
+	if err != nil {
+		return nil, &Error{Op: "open", Path: dir, Err: err}
 	}
-	d, err := OpenDir(dir)
+	opts = append([]Option{WithLayoutRoot(layoutRoot)}, opts...)
+	d, err := OpenDir(root)
 	if err != nil {
 		return nil, err
 	}

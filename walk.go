@@ -319,7 +319,8 @@ func (r *Repository) upload(e fs.DirEntry) (*Upload, error) {
 		return nil, err
 	}
 	u.ModTime = fi.ModTime()
-	if b, err := fs.ReadFile(r.s.fsys, r.s.layout.UploadStartedAt(r.name, u.ID)); err == nil {
+	// startedat holds one RFC 3339 time: a link's bound is ample.
+	if b, err := ReadFileMax(r.s.fsys, r.s.layout.UploadStartedAt(r.name, u.ID), MaxLinkSize); err == nil {
 		if t, err := time.Parse(time.RFC3339, string(b)); err == nil {
 			u.StartedAt = t
 		}

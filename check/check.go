@@ -323,7 +323,7 @@ func (s *checker) checkLink(e regstore.Entry) (digest.Digest, Problem, bool) {
 // checkUpload reports stale and malformed upload sessions.
 func (s *checker) checkUpload(e regstore.Entry, opts Options) []Problem {
 	p := Problem{Path: e.Path, Repository: e.Repository}
-	b, err := fs.ReadFile(s.fsys, e.Path+"/startedat")
+	b, err := regstore.ReadFileMax(s.fsys, e.Path+"/startedat", regstore.MaxLinkSize)
 	started, perr := time.Parse(time.RFC3339, string(b))
 	if err != nil || perr != nil {
 		p.Kind = UploadMalformed

@@ -10,9 +10,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regstore/regstore"
 	"github.com/regstore/regstore/migrate"
@@ -356,10 +358,10 @@ func migDockerSave(t *testing.T, path string, repoTag string, layers ...[]byte) 
 
 // TestMigrateDockerArchive: a legacy docker save archive built from known
 // layers imports, and the registry serves an image whose config diff_ids
-// are the sha256 of its uncompressed layers. Imported as is (layers
-// uncompressed, the default) the test checks that itself, and crane export
-// and skopeo pull the image; imported with GzipLayers, crane validate
-// --remote checks it (crane validate cannot read uncompressed layers: it
+// are the sha256 of its uncompressed layers. Imported with
+// UncompressedLayers the test checks that itself, and crane export and
+// skopeo pull the image; imported with the default (gzip-compressed
+// layers), crane validate --remote checks it (crane validate cannot read uncompressed layers: it
 // always gunzips).
 func TestMigrateDockerArchive(t *testing.T) {
 	dir := t.TempDir()
@@ -383,7 +385,7 @@ func TestMigrateDockerArchive(t *testing.T) {
 	for repo, gz := range map[string]bool{"docker/app": false, "docker/gz": true} {
 		f, err := os.Open(archive)
 		require.NoError(t, err)
-		opts := migrate.ImportOptions{GzipLayers: gz, Tags: map[string]string{"docker/app:v1": "v1"}}
+		opts := migrate.ImportOptions{UncompressedLayers: !gz, Tags: map[string]string{"docker/app:v1": "v1"}}
 		res, err := migrate.ImportDockerArchive(context.Background(), storeRepo(t, s, repo), f, opts)
 		f.Close()
 		require.NoError(t, err)
@@ -441,4 +443,51 @@ func TestMigrateDockerArchive(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestMigrateSkopeoDockerArchive: an image skopeo writes as a docker
+// archive (layers named <hex>.tar) imports with the CLI's defaults into an
+// image the real registry v3 serves and crane validate accepts (layers
+// gzip-compressed); regstore check is clean after every import command;
+// importing the same archive into another repository gives the same digest.
+func TestMigrateSkopeoDockerArchive(t *testing.T) {
+	src := startMigSource(t, V3)
+	archive := filepath.Join(t.TempDir(), "skopeo.tar")
+	skopeoCopy(t, "docker://"+src.reg.Ref(migSrcRepo+":oci"), "docker-archive:"+archive+":src/app:oci")
+	bin := buildRegstoreCLI(t)
+	root := t.TempDir()
+	run := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+		require.NoError(t, err, "regstore %q:\n%s", args, out)
+		return string(out)
+	}
+	// Into another repository: the archive's only image keeps its tag.
+	run("import-docker-archive", root, "mirror/app", archive)
+	run("check", root)
+	run("import-docker-archive", root, "other/app", archive)
+	run("check", root)
+	run("import-docker-archive", "--uncompressed", root, "plain/app", archive)
+	run("check", root)
+
+	reg := startRegistry(t, V3, root, RegistryOptions{ReadOnly: true})
+	a := getManifest(t, reg.Host, "mirror/app", "oci")
+	require.Equal(t, 200, a.Status, "the registry serves mirror/app:oci")
+	b := getManifest(t, reg.Host, "other/app", "oci")
+	require.Equal(t, 200, b.Status)
+	assert.Equal(t, a.Digest, b.Digest, "the same archive gives the same digests")
+	var man struct {
+		Layers []struct {
+			MediaType string `json:"mediaType"`
+		} `json:"layers"`
+	}
+	require.NoError(t, json.Unmarshal(a.Body, &man))
+	require.NotEmpty(t, man.Layers)
+	for _, l := range man.Layers {
+		assert.Equal(t, regstore.MediaTypeDockerLayer, l.MediaType)
+	}
+	craneValidate(t, reg.Ref("mirror/app:oci"))
+	require.Equal(t, 200, getManifest(t, reg.Host, "plain/app", "oci").Status)
 }

@@ -872,7 +872,7 @@ func (t *transfer) stageBlob(b regstore.WriteBatch, r *regstore.Repository, ref 
 			return nil
 		}
 	}
-	f, err := t.src.fsys().Open(ref.path)
+	f, err := openRegular(t.src.fsys(), ref.path)
 	if err != nil {
 		return &regstore.Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
 	}
@@ -995,7 +995,7 @@ func (t *transfer) blob(ref blobRef) error {
 			}
 		}
 	}
-	f, err := t.src.fsys().Open(ref.path)
+	f, err := openRegular(t.src.fsys(), ref.path)
 	if err != nil {
 		return &regstore.Error{Op: t.op, Reference: ref.digest.String(), Path: ref.path, Err: err}
 	}
@@ -1162,7 +1162,7 @@ func verifyFile(fsys fs.FS, name string, d digest.Digest, size int64, trust bool
 		}
 		return nil
 	}
-	f, err := fsys.Open(name)
+	f, err := openRegular(fsys, name)
 	if err != nil {
 		return err
 	}

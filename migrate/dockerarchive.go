@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/go-digest"
@@ -21,10 +24,15 @@ import (
 	"github.com/regstore/regstore/internal/hashio"
 )
 
-// archiveMemLimit is the size up to which a file of an archive is kept in
-// memory while the archive is read; larger files are stored as blob data
-// at once.
-const archiveMemLimit = 64 << 10
+// Limits of an archive import. The archive is spooled to a temporary
+// directory outside the store; what stays in memory is an index of its
+// entries, bounded by these.
+const (
+	// maxArchiveEntries bounds the entries (files and links) of an archive.
+	maxArchiveEntries = 100_000
+	// maxArchiveNameBytes bounds the total length of their names.
+	maxArchiveNameBytes = 16 << 20
+)
 
 // maxImageConfigSize bounds the image configs read from an archive.
 const maxImageConfigSize = 32 << 20
@@ -38,44 +46,52 @@ const maxImageConfigSize = 32 << 20
 //
 //   - The legacy form: manifest.json, a list of {Config, RepoTags,
 //     Layers} naming files of the archive (the image config, and one
-//     uncompressed layer.tar per layer, possibly symbolic links to
+//     uncompressed layer tar per layer, possibly symbolic links to
 //     another's). Each image becomes a Docker schema2 manifest
 //     (application/vnd.docker.distribution.manifest.v2+json, laid out as
 //     docker lays it out) with the config stored verbatim (so the image ID,
 //     the config's digest, is kept).
 //
-//     By default the layers are stored as they are in the archive: the
-//     uncompressed ones with the media type
-//     [regstore.MediaTypeDockerUncompressedLayer], which the registry (both
-//     versions), docker, containerd, podman, skopeo and crane pull accept.
-//     They are not recompressed because then each byte is written once and
-//     hashed once, with no CPU spent on compression; each layer's digest
-//     is exactly its diff_id, as in the archive; and the manifest is the
-//     same on every run and every machine (a gzip stream depends on the
-//     compressor and its level). The cost is size: the registry then
-//     stores and serves the layers uncompressed. With
-//     [ImportOptions].GzipLayers they are gzip-compressed instead, as
-//     docker push does, with media type [regstore.MediaTypeDockerLayer]: smaller,
-//     slower to import, and what tools that insist on gzip want (crane
-//     validate, for one, cannot check uncompressed layers).
+//     By default the uncompressed layers are gzip-compressed, as docker
+//     push does, with media type [regstore.MediaTypeDockerLayer]: what
+//     every client and tool (crane validate among them) expects. The
+//     compression is deterministic, so the same archive gives the same
+//     digests on every machine and every run: Go's compress/gzip at
+//     [gzip.DefaultCompression], with a header that has no name, no time
+//     and the same OS byte. Layers are compressed in parallel (by
+//     [ImportOptions].Workers). With [ImportOptions].UncompressedLayers
+//     they are stored as they are instead, with media type
+//     [regstore.MediaTypeDockerUncompressedLayer] (each layer's digest is
+//     then its diff_id; the registry and most clients accept them, crane
+//     validate does not).
 //
 //     Layers that are gzip-compressed in the archive (as crane save writes
-//     them) are stored as they are, with [regstore.MediaTypeDockerLayer]. In every
-//     case each layer's uncompressed digest is checked against the
-//     config's rootfs.diff_ids, and an image whose diff_ids do not match
-//     is refused with an error wrapping [regstore.ErrDigestMismatch].
+//     them) are stored as they are. In every case each layer's
+//     uncompressed digest is checked against the config's
+//     rootfs.diff_ids, and an image whose diff_ids do not match is
+//     refused with an error wrapping [regstore.ErrDigestMismatch].
 //
 //   - The form newer docker writes, with an OCI image layout inside
 //     (index.json and oci-layout present): it is imported as by
 //     [ImportOCILayout], with the entries' names taken from
 //     their annotations or, failing those, from manifest.json's RepoTags.
 //
-// The archive is read once, as a stream: files larger than 64 KiB are
-// stored as blob data as they are read (hashed in the same pass), before
-// the archive's manifest is known; smaller ones are held in memory until
-// the end. So the store may be left with blob data no manifest uses (files
-// of images that were not selected, or of an archive that turned out to be
-// invalid); garbage collection removes it.
+// When Tags is nil and the archive holds exactly one image, none of whose
+// names is for this repository, the image is imported under the tag of
+// its first name ("alpine:3.20" gives tag 3.20), as docker load would keep
+// it: a single-image archive imports into any repository.
+//
+// The archive is read once, as a stream, into a temporary directory (in
+// [ImportOptions].SpoolDir, or the system's), never into the store: each
+// file is stored there once by content, and only an index of names stays
+// in memory (at most 100,000 entries and 16 MiB of names), so memory is
+// bounded whatever the archive. Only when the whole archive is read and
+// its manifest checked is anything written to the store, and then only
+// what the selected images use. An archive that is invalid, or whose
+// images are all skipped, leaves the store as it was. Importing nothing
+// is an error wrapping [ErrNothingImported] unless
+// [ImportOptions].AllowEmpty is set. The temporary directory is removed
+// before the import returns.
 func ImportDockerArchive(ctx context.Context, r *regstore.Repository, archive io.Reader, opts ImportOptions) (*ImportResult, error) {
 	const op = "import docker archive"
 	w, err := writer(r.Store(), op)
@@ -83,43 +99,62 @@ func ImportDockerArchive(ctx context.Context, r *regstore.Repository, archive io
 		return nil, err
 	}
 	res := &ImportResult{}
-	prog := &progress{stats: &res.Stats, fn: opts.Progress}
-	afs, err := readArchive(ctx, r, archive, prog, opts.GzipLayers)
+	afs, err := spoolArchive(ctx, archive, opts.SpoolDir)
 	if err != nil {
 		return nil, wrapErr(op, r.Name(), "", "", err)
 	}
-	opts.HardLink = false // nothing to link: the data is in the store already or in memory
-	fresh := afs.stored()
+	defer afs.close()
+	opts.HardLink = false // the spool is temporary: copy from it
 	if _, ok := afs.lookup(v1.ImageIndexFile); ok {
 		if _, ok := afs.lookup(v1.ImageLayoutFile); ok {
 			namesFor, err := afs.repoTagsByConfig()
 			if err != nil {
 				return nil, wrapErr(op, r.Name(), "", "manifest.json", err)
 			}
-			return importLayout(ctx, r, op, afs, opts, namesFor, res, fresh)
+			return importLayout(ctx, r, op, afs, opts, namesFor, res, nil)
 		}
 	}
-	entries, src, err := afs.legacyImages(opts.GzipLayers)
+	imgs, err := afs.dockerManifest()
+	if err != nil {
+		return nil, wrapErr(op, r.Name(), "", "manifest.json", err)
+	}
+	if opts.Tags == nil && len(imgs) == 1 {
+		opts.Tags = loneImageTags(r, imgs[0].RepoTags)
+	}
+	entries, src, err := afs.legacyImages(ctx, r, imgs, opts)
 	if err != nil {
 		return nil, wrapErr(op, r.Name(), "", "", err)
 	}
-	return importEntries(ctx, r, op, w, src, entries, opts, res, fresh)
+	return importEntries(ctx, r, op, w, src, entries, opts, res, nil)
 }
 
-// stored is the set of digests the archive's reading stored as blob data.
-func (a *archiveFS) stored() map[digest.Digest]bool {
-	out := map[digest.Digest]bool{}
-	for _, f := range a.files {
-		if !f.inMemory {
-			out[f.digest] = true
+// loneImageTags is the Tags of the only image of an archive, named names:
+// nil (the default rule) when a name gives a tag in r by that rule, and
+// otherwise the tag of its first name that has one.
+func loneImageTags(r *regstore.Repository, names []string) map[string]string {
+	for _, n := range names {
+		if _, ok := defaultTag(r.Name(), n); ok {
+			return nil
 		}
 	}
-	return out
+	for _, n := range names {
+		ref := n
+		if i := strings.IndexByte(ref, '@'); i >= 0 {
+			ref = ref[:i]
+		}
+		if colon := strings.LastIndexByte(ref, ':'); colon > strings.LastIndexByte(ref, '/') {
+			if tag := ref[colon+1:]; regstore.ValidateTag(tag) == nil {
+				return map[string]string{n: tag}
+			}
+		}
+	}
+	return nil
 }
 
-// readArchive reads the whole tar stream: small files into memory, the
-// others into the store as blob data.
-func readArchive(ctx context.Context, r *regstore.Repository, archive io.Reader, prog *progress, gzipLayers bool) (*archiveFS, error) {
+// spoolArchive reads the whole tar stream into a new temporary directory
+// below dir ("" for the system's): every regular file is stored once by
+// its sha256 digest, as blobs/sha256/<hex>, and its name indexed.
+func spoolArchive(ctx context.Context, archive io.Reader, dir string) (_ *archiveFS, err error) {
 	br := bufio.NewReaderSize(archive, 64<<10)
 	var in io.Reader = br
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -130,8 +165,25 @@ func readArchive(ctx context.Context, r *regstore.Repository, archive io.Reader,
 		defer zr.Close()
 		in = zr
 	}
-	afs := &archiveFS{s: r.Store(), files: map[string]*archiveFile{}, links: map[string]string{}, gzipped: map[string]string{}}
+	tmp, err := os.MkdirTemp(dir, "regstore-archive-")
+	if err != nil {
+		return nil, err
+	}
+	afs := &archiveFS{dir: tmp, files: map[string]*archiveFile{}, links: map[string]string{}, gzipped: map[string]string{}}
+	defer func() {
+		if err != nil {
+			afs.close()
+		}
+	}()
+	if err := os.MkdirAll(filepath.Join(tmp, "blobs", "sha256"), 0o755); err != nil {
+		return nil, err
+	}
+	if afs.d, err = regstore.OpenDir(tmp); err != nil {
+		return nil, err
+	}
+	entries, nameBytes := 0, 0
 	tr := tar.NewReader(in)
+	buf := make([]byte, hashio.BufferSize)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -148,19 +200,23 @@ func readArchive(ctx context.Context, r *regstore.Repository, archive io.Reader,
 			continue
 		}
 		switch hdr.Typeflag {
+		case tar.TypeReg, tar.TypeSymlink, tar.TypeLink:
+		default:
+			continue
+		}
+		entries++
+		nameBytes += len(name) + len(hdr.Linkname)
+		if entries > maxArchiveEntries || nameBytes > maxArchiveNameBytes {
+			return nil, fmt.Errorf("%w: more than %d entries or %d bytes of names", ErrInvalidSource, maxArchiveEntries, maxArchiveNameBytes)
+		}
+		switch hdr.Typeflag {
 		case tar.TypeReg:
-			// A legacy layer is compressed as it is read, when asked to,
-			// so that its uncompressed form is never stored.
-			compress := gzipLayers && path.Base(name) == "layer.tar"
-			f, err := readArchiveFile(r, tr, hdr.Size, compress)
+			f, err := afs.spool(tr, hdr.Size, buf)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			afs.files[name] = f
 			delete(afs.links, name)
-			if !f.inMemory {
-				prog.update(func(s *CopyStats) { s.Blobs++; s.Bytes += f.size })
-			}
 		case tar.TypeSymlink:
 			if target, ok := cleanArchiveName(path.Join(path.Dir(name), hdr.Linkname)); ok && !path.IsAbs(hdr.Linkname) {
 				afs.links[name] = target
@@ -176,53 +232,64 @@ func readArchive(ctx context.Context, r *regstore.Repository, archive io.Reader,
 	return afs, nil
 }
 
-// readArchiveFile reads one file of the archive: into memory when it is
-// small, otherwise into the store, hashed as it is written; with compress,
-// gzip-compressed on the way into the store.
-func readArchiveFile(r *regstore.Repository, tr io.Reader, size int64, compress bool) (*archiveFile, error) {
-	if size <= archiveMemLimit {
-		b := make([]byte, size)
-		if _, err := io.ReadFull(tr, b); err != nil {
+// spool stores the size bytes r yields in the spool directory, by digest.
+// A file that fits buf is hashed first and written only when the spool does
+// not have its content yet, so many equal small files cost one.
+func (a *archiveFS) spool(r io.Reader, size int64, buf []byte) (*archiveFile, error) {
+	if size <= int64(len(buf)) {
+		b := buf[:size]
+		if _, err := io.ReadFull(r, b); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidSource, err)
 		}
-		return &archiveFile{inMemory: true, data: b, size: size}, nil
+		d := digest.FromBytes(b)
+		if _, err := a.d.Stat(ociBlobPath(d)); err == nil {
+			return &archiveFile{digest: d, size: size}, nil
+		}
+		return a.spoolFunc(func(w io.Writer) (int64, error) {
+			n, err := w.Write(b)
+			return int64(n), err
+		})
 	}
-	if compress {
-		return putGzipped(r.Store(), io.LimitReader(tr, size), size)
-	}
-	b, err := r.Store().PutBlob(tr, "", size)
-	if err != nil {
-		return nil, err
-	}
-	return &archiveFile{digest: b.Digest(), size: size}, nil
-}
-
-// putGzipped stores the gzip compression of the size bytes rd yields, and
-// returns the stored file with the digest of the uncompressed content as
-// its diffID. The compression is docker's (gzip's default level, no name,
-// no time), so equal content gives equal blobs.
-func putGzipped(s *regstore.Store, rd io.Reader, size int64) (*archiveFile, error) {
-	pr, pw := io.Pipe()
-	h := digest.Canonical.Digester()
-	done := make(chan struct{})
-	var n int64
-	go func() {
-		defer close(done)
-		zw := gzip.NewWriter(pw)
-		var err error
-		n, err = io.CopyBuffer(zw, io.TeeReader(rd, h.Hash()), make([]byte, hashio.BufferSize))
+	return a.spoolFunc(func(w io.Writer) (int64, error) {
+		n, err := io.CopyBuffer(w, io.LimitReader(r, size), buf)
 		if err == nil && n != size {
 			err = fmt.Errorf("%w: %w: read %d bytes, expected %d", ErrInvalidSource, regstore.ErrSizeMismatch, n, size)
 		}
-		pw.CloseWithError(errors.Join(err, zw.Close()))
-	}()
-	b, err := s.PutBlob(pr, "", -1)
-	pr.CloseWithError(errors.New("stopped"))
-	<-done
+		return n, err
+	})
+}
+
+// spoolFunc stores what write writes in the spool directory, under its
+// sha256 digest (once: equal content is kept once).
+func (a *archiveFS) spoolFunc(write func(io.Writer) (int64, error)) (*archiveFile, error) {
+	f, err := os.CreateTemp(a.dir, "spool-*.tmp")
 	if err != nil {
 		return nil, err
 	}
-	return &archiveFile{digest: b.Digest(), size: b.Size(), diffID: h.Digest()}, nil
+	h := digest.Canonical.Digester()
+	n, err := write(io.MultiWriter(f, h.Hash()))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, err
+	}
+	d := h.Digest()
+	dst := filepath.Join(a.dir, filepath.FromSlash(ociBlobPath(d)))
+	if err := os.Rename(f.Name(), dst); err != nil {
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &archiveFile{digest: d, size: n}, nil
+}
+
+// close removes the spool directory.
+func (a *archiveFS) close() {
+	if a.d != nil {
+		a.d.Close()
+	}
+	os.RemoveAll(a.dir)
 }
 
 // cleanArchiveName turns a tar entry name into an fs.FS path.
@@ -231,20 +298,20 @@ func cleanArchiveName(name string) (string, bool) {
 	return name, name != "." && fs.ValidPath(name)
 }
 
-// archiveFS is the content of an archive, as an fs.FS of regular files:
-// the small ones in memory, the others as blob data of the store.
+// archiveFS is the content of an archive, as an fs.FS of regular files
+// kept in the spool directory by digest.
 type archiveFS struct {
-	s       *regstore.Store
+	dir     string        // the spool directory
+	d       *regstore.Dir // opened on it
+	mu      sync.Mutex    // guards files and gzipped while layers are compressed
 	files   map[string]*archiveFile
 	links   map[string]string // symbolic and hard links: name → target
 	gzipped map[string]string // layer → its compressed form, made by the import
 }
 
 type archiveFile struct {
-	inMemory bool
-	data     []byte
-	digest   digest.Digest // of stored data; computed lazily for data in memory
-	size     int64
+	digest digest.Digest // sha256 of the content
+	size   int64
 	// diffID is set for content this import compressed: the digest of
 	// the uncompressed original.
 	diffID digest.Digest
@@ -252,6 +319,8 @@ type archiveFile struct {
 
 // lookup resolves links and returns the file at name.
 func (a *archiveFS) lookup(name string) (*archiveFile, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for range 40 {
 		if f, ok := a.files[name]; ok {
 			return f, true
@@ -271,9 +340,6 @@ func (a *archiveFS) digestOf(name string) (digest.Digest, int64, error) {
 	if !ok {
 		return "", 0, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	if f.digest == "" {
-		f.digest = digest.FromBytes(f.data)
-	}
 	return f.digest, f.size, nil
 }
 
@@ -286,15 +352,11 @@ func (a *archiveFS) Open(name string) (fs.File, error) {
 	if !ok {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	info := archiveInfo{name: path.Base(name), size: f.size}
-	if f.inMemory {
-		return &archiveMemFile{Reader: bytes.NewReader(f.data), info: info}, nil
-	}
-	inner, err := a.s.FS().Open(a.s.Layout().BlobData(f.digest))
+	inner, err := a.d.Open(ociBlobPath(f.digest))
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
-	return &archiveStoredFile{File: inner, info: info}, nil
+	return &archiveStoredFile{File: inner, info: archiveInfo{name: path.Base(name), size: f.size}}, nil
 }
 
 // Stat describes a file of the archive.
@@ -322,14 +384,6 @@ func (i archiveInfo) Mode() fs.FileMode  { return 0o444 }
 func (i archiveInfo) ModTime() time.Time { return time.Time{} }
 func (i archiveInfo) IsDir() bool        { return false }
 func (i archiveInfo) Sys() any           { return nil }
-
-type archiveMemFile struct {
-	*bytes.Reader
-	info archiveInfo
-}
-
-func (f *archiveMemFile) Stat() (fs.FileInfo, error) { return f.info, nil }
-func (f *archiveMemFile) Close() error               { return nil }
 
 type archiveStoredFile struct {
 	fs.File
@@ -385,15 +439,41 @@ func (a *archiveFS) repoTagsByConfig() (func(*regstore.Manifest) []string, error
 }
 
 // legacyImages builds a Docker schema2 manifest for each image of a legacy
-// manifest.json, checking each config's diff_ids against its layers.
-func (a *archiveFS) legacyImages(gzipLayers bool) ([]*importEntry, source, error) {
-	imgs, err := a.dockerManifest()
-	if err != nil {
+// manifest.json that the import selects, checking each config's diff_ids
+// against its layers, after compressing the layers (in parallel) unless
+// opts.UncompressedLayers. Images whose names all give no tag become
+// entries with names only, which importEntries lists as skipped: nothing
+// of theirs is compressed or read.
+func (a *archiveFS) legacyImages(ctx context.Context, r *regstore.Repository, imgs []dockerImage, opts ImportOptions) ([]*importEntry, source, error) {
+	byDigest := false // Tags chooses by manifest digest: every image must be built
+	for k := range opts.Tags {
+		if strings.Contains(k, ":") && regstore.ValidateDigest(digest.Digest(k)) == nil {
+			byDigest = true
+		}
+	}
+	gzipLayers := !opts.UncompressedLayers
+	build := make([]bool, len(imgs))
+	var layers []string
+	for i, img := range imgs {
+		chosen, err := chooseTags(r, &importEntry{names: img.RepoTags}, opts.Tags)
+		if err != nil {
+			return nil, nil, err
+		}
+		build[i] = byDigest || len(chosen) > 0 || len(img.RepoTags) == 0
+		if build[i] && gzipLayers {
+			layers = append(layers, img.Layers...)
+		}
+	}
+	if err := a.compressLayers(ctx, layers, defaultWorkers(opts.Workers, false)); err != nil {
 		return nil, nil, err
 	}
 	src := &archiveSource{a: a, paths: map[digest.Digest]string{}}
 	var entries []*importEntry
 	for i, img := range imgs {
+		if !build[i] {
+			entries = append(entries, &importEntry{names: img.RepoTags})
+			continue
+		}
 		m, err := a.legacyImage(img, src, gzipLayers)
 		if err != nil {
 			return nil, nil, fmt.Errorf("manifest.json image %d (%s): %w", i, img.Config, err)
@@ -401,6 +481,126 @@ func (a *archiveFS) legacyImages(gzipLayers bool) ([]*importEntry, source, error
 		entries = append(entries, &importEntry{desc: m.Descriptor(), manifest: m, names: img.RepoTags})
 	}
 	return entries, src, nil
+}
+
+// compressLayers makes the gzip-compressed form of each uncompressed layer
+// of names, in the spool, with workers at once.
+func (a *archiveFS) compressLayers(ctx context.Context, names []string, workers int) error {
+	seen := map[digest.Digest]bool{}
+	var todo []*archiveFile
+	for _, n := range names {
+		if !fs.ValidPath(n) {
+			continue // legacyImage reports it
+		}
+		f, ok := a.lookup(n)
+		if !ok || f.diffID != "" || seen[f.digest] {
+			continue
+		}
+		seen[f.digest] = true
+		if z, err := a.isGzip(f); err != nil {
+			return err
+		} else if !z {
+			todo = append(todo, f)
+		}
+	}
+	jobs := make(chan *archiveFile)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range min(workers, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range jobs {
+				if err := a.compress(f); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var err error
+feed:
+	for _, f := range todo {
+		select {
+		case jobs <- f:
+		case err = <-errs:
+			break feed
+		case <-ctx.Done():
+			err = ctx.Err()
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	close(errs)
+	if err != nil {
+		return err
+	}
+	return <-errs // nil when no worker failed
+}
+
+// isGzip reports whether the spooled file f starts with gzip's magic.
+func (a *archiveFS) isGzip(f *archiveFile) (bool, error) {
+	r, err := a.d.Open(ociBlobPath(f.digest))
+	if err != nil {
+		return false, err
+	}
+	defer r.Close()
+	var magic [2]byte
+	n, _ := io.ReadFull(r, magic[:])
+	return n == 2 && magic[0] == 0x1f && magic[1] == 0x8b, nil
+}
+
+// compress spools the gzip compression of f and records it as f's
+// compressed form. The compression is deterministic: Go's compress/gzip at
+// the default level, with a header that has no name, no time and OS byte
+// 255 ("unknown"), so equal content gives equal blobs on every machine.
+func (a *archiveFS) compress(f *archiveFile) error {
+	in, err := a.d.Open(ociBlobPath(f.digest))
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	h := digest.Canonical.Digester()
+	z, err := a.spoolFunc(func(w io.Writer) (int64, error) {
+		cw := &countWriter{w: w}
+		zw, err := gzip.NewWriterLevel(cw, gzip.DefaultCompression)
+		if err != nil {
+			return 0, err
+		}
+		zw.Header = gzip.Header{OS: 255}
+		if _, err := io.CopyBuffer(zw, io.TeeReader(in, h.Hash()), make([]byte, hashio.BufferSize)); err != nil {
+			return 0, err
+		}
+		if err := zw.Close(); err != nil {
+			return 0, err
+		}
+		return cw.n, nil
+	})
+	if err != nil {
+		return err
+	}
+	if h.Digest() != f.digest {
+		return fmt.Errorf("%w: spooled layer %s changed while compressed", regstore.ErrDigestMismatch, f.digest)
+	}
+	z.diffID = f.digest
+	zname := "\x00gzip/" + f.digest.Encoded() // NUL: no tar entry name has one
+	a.mu.Lock()
+	a.files[zname] = z
+	a.gzipped[f.digest.String()] = zname
+	a.mu.Unlock()
+	return nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (a *archiveFS) legacyImage(img dockerImage, src *archiveSource, gzipLayers bool) (*regstore.Manifest, error) {
@@ -515,46 +715,20 @@ func (a *archiveFS) diffID(name string, d digest.Digest) (digest.Digest, bool, e
 }
 
 // gzipLayer returns the name of the gzip-compressed form of the layer at
-// name: name itself when it is compressed already, or the compressed copy
-// this import makes (once per layer), under a name no archive file has.
+// name: name itself when it is compressed already (in the archive), or the
+// compressed copy compressLayers made.
 func (a *archiveFS) gzipLayer(name string) (string, error) {
-	if z, ok := a.gzipped[name]; ok {
-		return z, nil
-	}
 	f, ok := a.lookup(name)
 	if !ok {
 		return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	if f.diffID != "" {
-		return name, nil // compressed as it was read
+	a.mu.Lock()
+	z, ok := a.gzipped[f.digest.String()]
+	a.mu.Unlock()
+	if ok {
+		return z, nil
 	}
-	r, err := a.Open(name)
-	if err != nil {
-		return "", err
-	}
-	defer r.Close()
-	br := bufio.NewReaderSize(r, 64<<10)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		return name, nil // compressed in the archive
-	}
-	var z *archiveFile
-	if f.inMemory {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		if _, err := zw.Write(f.data); err != nil {
-			return "", err
-		}
-		if err := zw.Close(); err != nil {
-			return "", err
-		}
-		z = &archiveFile{inMemory: true, data: buf.Bytes(), size: int64(buf.Len()), diffID: digest.FromBytes(f.data)}
-	} else if z, err = putGzipped(a.s, br, f.size); err != nil {
-		return "", err
-	}
-	zname := name + "\x00gzip" // NUL: no tar entry name has one
-	a.files[zname] = z
-	a.gzipped[name] = zname
-	return zname, nil
+	return name, nil // compressed in the archive (or compressLayers was not asked)
 }
 
 // archiveSource serves the blobs of legacy images from the archive.

@@ -194,7 +194,8 @@ func TestImportDockerArchiveLegacy(t *testing.T) {
 					in = mgGzip(t, archive)
 				}
 				r := mustRepo(t, mgStore(t, bk.new(t)), "team/app")
-				res, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(in), migrate.ImportOptions{})
+				unc := migrate.ImportOptions{UncompressedLayers: true}
+				res, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(in), unc)
 				require.NoError(t, err)
 				require.Len(t, res.Manifests, 1)
 				assert.Equal(t, []string{"busybox:1", "busybox:1.36"}, res.Skipped)
@@ -233,13 +234,13 @@ func TestImportDockerArchiveLegacy(t *testing.T) {
 				assert.Equal(t, 1, res.Stats.Manifests)
 
 				// Re-import: same digest, nothing new.
-				res2, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(in), migrate.ImportOptions{})
+				res2, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(in), unc)
 				require.NoError(t, err)
 				assert.Equal(t, res.Manifests, res2.Manifests)
 				assert.Equal(t, 1, res2.Stats.ManifestsSkipped)
 
 				// The other image, by mapping its name.
-				res3, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(in), migrate.ImportOptions{Tags: map[string]string{"busybox:1.36": "bb"}})
+				res3, err := migrate.ImportDockerArchive(ctx, r, bytes.NewReader(in), migrate.ImportOptions{Tags: map[string]string{"busybox:1.36": "bb"}, UncompressedLayers: true})
 				require.NoError(t, err)
 				require.Len(t, res3.Tags, 1)
 				bbTag, _ := r.Tag("bb")

@@ -88,12 +88,33 @@ type ImportOptions struct {
 	// Progress, if set, is called with the running totals after each blob,
 	// manifest and tag, from one goroutine at a time.
 	Progress func(CopyStats)
-	// GzipLayers compresses the uncompressed layers of a legacy docker save
-	// archive with gzip, as docker push does, instead of storing them
-	// uncompressed (see [ImportDockerArchive]). Other sources'
-	// layers are always stored verbatim.
+	// GzipLayers is kept for compatibility and does nothing: the
+	// uncompressed layers of a legacy docker save archive are
+	// gzip-compressed by default (see [ImportDockerArchive]).
+	//
+	// Deprecated: compression is the default; see UncompressedLayers.
 	GzipLayers bool
+	// UncompressedLayers stores the uncompressed layers of a legacy docker
+	// save archive as they are, instead of gzip-compressing them as docker
+	// push does (see [ImportDockerArchive]). Other sources' layers are
+	// always stored verbatim.
+	UncompressedLayers bool
+	// SpoolDir is the directory in which [ImportDockerArchive] makes its
+	// temporary directory for the archive's files; "" means
+	// [os.TempDir]. It needs room for the archive's unpacked content (and
+	// the compressed layers). It must not be inside the store.
+	SpoolDir string
+	// AllowEmpty makes an import that selects nothing (every entry
+	// skipped, or a Tags key the source does not have) succeed, importing
+	// nothing; otherwise it fails with an error wrapping
+	// [ErrNothingImported], having written nothing.
+	AllowEmpty bool
 }
+
+// ErrNothingImported: an import selected nothing from its source (all of
+// its entries are named for other repositories, or no entry has the ref
+// names asked for). It also matches [fs.ErrNotExist].
+var ErrNothingImported = fmt.Errorf("nothing to import: %w", fs.ErrNotExist)
 
 // ImportResult is what an import did.
 type ImportResult struct {
@@ -277,6 +298,16 @@ func importEntries(ctx context.Context, r *regstore.Repository, op string, w reg
 			}
 		}
 	}
+	if len(selected) == 0 && !opts.AllowEmpty {
+		var err error = ErrNothingImported
+		switch {
+		case len(res.Skipped) > 0:
+			err = fmt.Errorf("%w: no tag for %q in %s (named for other repositories?)", ErrNothingImported, res.Skipped, r.Name())
+		case opts.Tags != nil:
+			err = fmt.Errorf("%w: the source has none of the names asked for", ErrNothingImported)
+		}
+		return nil, wrapErr(op, r.Name(), "", "", err)
+	}
 	opts.Workers = defaultWorkers(opts.Workers, opts.HardLink)
 	t := &transfer{op: op, w: w, src: src, target: repoTarget{r, w}, workers: opts.Workers,
 		trust: opts.TrustDigests, prog: &progress{stats: &res.Stats, fn: opts.Progress}, fresh: fresh}
@@ -417,12 +448,10 @@ func checkLayoutVersion(src fs.FS) error {
 // readSmallFile reads name whole, failing (with ErrInvalidSource) when it
 // is longer than limit.
 func readSmallFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
+	if err := checkRegular(fsys, name); err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	b, err := regstore.ReadFileMax(fsys, name, int(limit))
 	if err != nil {
 		return nil, err
 	}
@@ -430,6 +459,31 @@ func readSmallFile(fsys fs.FS, name string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrInvalidSource, name, limit)
 	}
 	return b, nil
+}
+
+// checkRegular refuses name unless it is a regular file (symbolic links
+// followed, as the source's Open follows them), so that nothing opens a
+// named pipe or a device of a source, which can block for ever or never
+// end. The error wraps [regstore.ErrNotRegular]. A source that is a
+// [*regstore.Dir] refuses them again at open, without blocking, should
+// the file change in between.
+func checkRegular(fsys fs.FS, name string) error {
+	fi, err := fs.Stat(fsys, name)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("%w (mode %s)", regstore.ErrNotRegular, fi.Mode().Type())}
+	}
+	return nil
+}
+
+// openRegular opens name after [checkRegular].
+func openRegular(fsys fs.FS, name string) (fs.File, error) {
+	if err := checkRegular(fsys, name); err != nil {
+		return nil, err
+	}
+	return fsys.Open(name)
 }
 
 // wrapErr gives err the operation's context, unless it is an *Error
@@ -471,12 +525,10 @@ func (s layoutSource) manifest(desc v1.Descriptor) (*regstore.Manifest, error) {
 // readManifestFile reads the manifest desc describes from name and checks
 // its size, digest and media type.
 func readManifestFile(fsys fs.FS, name string, desc v1.Descriptor) (*regstore.Manifest, error) {
-	f, err := fsys.Open(name)
-	if err != nil {
+	if err := checkRegular(fsys, name); err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}
-	defer f.Close()
-	raw, err := io.ReadAll(io.LimitReader(f, regstore.MaxManifestSize+1))
+	raw, err := regstore.ReadFileMax(fsys, name, regstore.MaxManifestSize)
 	if err != nil {
 		return nil, fmt.Errorf("manifest %s: %w", desc.Digest, err)
 	}

@@ -12,7 +12,7 @@
 //	regstore rm [--dry-run] [--json] ROOT REPO[:TAG|@DIGEST]...
 //	regstore import-oci [--tag [REF=]TAG]... [--hardlink] [--json] ROOT REPO DIR
 //	regstore export-oci [--tag TAG]... [--untagged] [--hardlink] [--json] ROOT REPO DIR
-//	regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
+//	regstore import-docker-archive [--tag REF=TAG]... [--uncompressed] [--json] ROOT REPO FILE.tar
 //	regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
 //	regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
 //	regstore version [--json]
@@ -89,7 +89,7 @@ Usage:
   regstore rm [--dry-run] [--json] ROOT REPO[:TAG|@DIGEST]...
   regstore import-oci [--tag [REF=]TAG]... [--hardlink] [--json] ROOT REPO DIR
   regstore export-oci [--tag TAG]... [--untagged] [--json] ROOT REPO DIR
-  regstore import-docker-archive [--tag REF=TAG]... [--gzip] [--json] ROOT REPO FILE.tar
+  regstore import-docker-archive [--tag REF=TAG]... [--uncompressed] [--json] ROOT REPO FILE.tar
   regstore import-skopeo-dir [--hardlink] [--json] ROOT REPO[:TAG] DIR
   regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
   regstore import-v1 [--dry-run] [--oci] [--uncompressed] [--json] ROOT V1_PATH

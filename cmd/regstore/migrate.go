@@ -187,6 +187,32 @@ func parseTagMap(values []string, bare func() (string, error)) (map[string]strin
 	return m, nil
 }
 
+// readIndexJSON reads the index.json of the OCI image layout at dir,
+// bounded as a manifest is, and refusing anything but a regular file (a
+// named pipe there would block the read for ever).
+func readIndexJSON(dir string) ([]byte, error) {
+	d, err := regstore.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	fi, err := d.Stat("index.json")
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "index.json"), regstore.ErrNotRegular)
+	}
+	b, err := regstore.ReadFileMax(d, "index.json", regstore.MaxManifestSize)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > regstore.MaxManifestSize {
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", filepath.Join(dir, "index.json"), migrate.ErrInvalidSource, regstore.MaxManifestSize)
+	}
+	return b, nil
+}
+
 func cutLast(s, sep string) (before, after string, found bool) {
 	if i := strings.LastIndex(s, sep); i >= 0 {
 		return s[:i], s[i+len(sep):], true
@@ -199,7 +225,7 @@ func cutLast(s, sep string) (before, after string, found bool) {
 // (io.containerd.image.name, else org.opencontainers.image.ref.name), or,
 // when no entry is named, the digest of its only entry.
 func onlyImageKey(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	b, err := readIndexJSON(dir)
 	if err != nil {
 		return "", err
 	}
@@ -249,12 +275,15 @@ umoci write) or by a reference to REPO ("host/REPO:v1") gets that tag;
 unnamed entries are imported untagged; entries named for other
 repositories are skipped. --tag REF=TAG (repeatable) chooses instead: REF is
 an entry's name, or its digest for an unnamed entry. A lone --tag TAG tags
-the layout's only image.
+the layout's only image. When nothing is selected (every entry named for
+another repository, or a REF the layout does not have), nothing is written
+and the command fails, unless --allow-empty.
 
 ` + importJSONHelp + "\n" + statsHelp,
 	flags: func(fset *flag.FlagSet) action {
 		var tags repeatable
 		fset.Var(&tags, "tag", "`[REF=]TAG`: set TAG on the entry named REF (repeatable); a lone TAG\ntags the layout's only image")
+		allowEmpty := fset.Bool("allow-empty", false, "succeed when nothing is selected (otherwise an error)")
 		tf := addTransferFlags(fset, true)
 		return func(ctx context.Context, inv *invocation) error {
 			if err := tf.check(); err != nil {
@@ -284,7 +313,7 @@ the layout's only image.
 			}
 			cp := &copyProgress{p: inv.progress}
 			inv.progress.set("reading %s", dir)
-			res, err := migrate.ImportOCILayout(ctx, r, src, migrate.ImportOptions{Tags: mapping, HardLink: *tf.hardLink,
+			res, err := migrate.ImportOCILayout(ctx, r, src, migrate.ImportOptions{Tags: mapping, AllowEmpty: *allowEmpty, HardLink: *tf.hardLink,
 				TrustDigests: *tf.trust, Workers: *tf.workers, Progress: cp.update})
 			if err != nil {
 				return err
@@ -309,7 +338,7 @@ func openSourceDir(dir string) (*regstore.Dir, error) {
 
 var importDockerCommand = &command{
 	name:     "import-docker-archive",
-	synopsis: "import-docker-archive [--tag REF=TAG]... [--gzip] [--workers N] [--json] ROOT REPO FILE.tar",
+	synopsis: "import-docker-archive [--tag REF=TAG]... [--uncompressed] [--allow-empty] [--tmpdir DIR] [--workers N] [--json] ROOT REPO FILE.tar",
 	args:     "ROOT REPO FILE.tar", min: 3, max: 3,
 	progress: true,
 	help: `
@@ -320,23 +349,34 @@ legacy one (manifest.json with Config, RepoTags and Layers) and the newer
 one with an OCI image layout inside.
 
 Legacy images become Docker schema2 manifests with the config stored
-verbatim (the image ID is kept). Their layers are stored as they are in the
-archive: uncompressed layers with media type
-application/vnd.docker.image.rootfs.diff.tar, which registries and clients
-accept, each layer's digest then being its diff_id. That writes and hashes
-each byte once and gives the same manifest on every machine. --gzip
-compresses them instead, as docker push does (smaller; slower to import).
+verbatim (the image ID is kept). Their uncompressed layers are
+gzip-compressed, as docker push does, deterministically (the same archive
+gives the same digests on every machine) and in parallel (--workers).
+--uncompressed stores them as they are instead (media type
+application/vnd.docker.image.rootfs.diff.tar, each digest then the layer's
+diff_id; crane validate does not accept those). --gzip, the former option,
+is accepted and does nothing.
 
 Without --tag, each image named "REPO:TAG" (docker.io's "library/" prefix
 optional) or "TAG" gets that tag, and images named for other repositories
-are skipped. --tag REF=TAG (repeatable) chooses instead: REF is one of the
-archive's names (such as "alpine:3.20").
+are skipped; an archive of one image gets the tag of its name whatever its
+repository, as docker load keeps it. --tag REF=TAG (repeatable) chooses
+instead: REF is one of the archive's names (such as "alpine:3.20").
+
+The archive is unpacked into a temporary directory (in --tmpdir, default
+$TMPDIR or /tmp; it needs room for the unpacked archive) and removed
+afterwards; memory stays bounded whatever the archive. Nothing is written to
+the tree before the whole archive is read and checked, and nothing for
+skipped images. Importing nothing is an error unless --allow-empty.
 
 ` + importJSONHelp + "\n" + statsHelp,
 	flags: func(fset *flag.FlagSet) action {
 		var tags repeatable
 		fset.Var(&tags, "tag", "`REF=TAG`: set TAG on the image the archive names REF (repeatable)")
-		gzipLayers := fset.Bool("gzip", false, "gzip-compress uncompressed layers, as docker push does")
+		uncompressed := fset.Bool("uncompressed", false, "store uncompressed layers as they are instead of gzip-compressing them")
+		fset.Bool("gzip", false, "accepted for compatibility; layers are gzip-compressed by default")
+		allowEmpty := fset.Bool("allow-empty", false, "succeed when no image is selected (otherwise an error)")
+		tmpdir := fset.String("tmpdir", "", "unpack the archive in a temporary directory below `DIR` (default: the system's)")
 		tf := addTransferFlags(fset, false)
 		return func(ctx context.Context, inv *invocation) error {
 			if err := tf.check(); err != nil {
@@ -370,7 +410,8 @@ archive's names (such as "alpine:3.20").
 			}
 			cp := &copyProgress{p: inv.progress}
 			inv.progress.set("reading %s", file)
-			res, err := migrate.ImportDockerArchive(ctx, r, archive, migrate.ImportOptions{Tags: mapping, GzipLayers: *gzipLayers,
+			res, err := migrate.ImportDockerArchive(ctx, r, archive, migrate.ImportOptions{Tags: mapping,
+				UncompressedLayers: *uncompressed, AllowEmpty: *allowEmpty, SpoolDir: *tmpdir,
 				Workers: *tf.workers, Progress: cp.update})
 			if err != nil {
 				return err
@@ -514,7 +555,7 @@ unnamed entries, such as referrers).
 				return err
 			}
 			out := exportOutput{Repository: repo, Directory: dir, Manifests: []exportedEntry{}, Stats: toStatsJSON(stats)}
-			b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+			b, err := readIndexJSON(dir)
 			if err != nil {
 				return err
 			}

@@ -204,7 +204,7 @@ func dockerArchive(t *testing.T, repoTags ...string) (string, digest.Digest, []d
 func TestImportDockerArchive(t *testing.T) {
 	archive, configDigest, diffIDs := dockerArchive(t, "legacy/app:v2", "elsewhere/app:1")
 	root := filepath.Join(t.TempDir(), "root")
-	got := runJSON(t, 0, "import-docker-archive", "--json", root, "legacy/app", archive)
+	got := runJSON(t, 0, "import-docker-archive", "--json", "--uncompressed", root, "legacy/app", archive)
 	assert.Equal(t, []any{"elsewhere/app:1"}, got["skipped"])
 	tags := got["tags"].([]any)
 	require.Len(t, tags, 1)
@@ -216,14 +216,15 @@ func TestImportDockerArchive(t *testing.T) {
 	assert.Equal(t, regstore.MediaTypeDockerManifest, mfs[0].(map[string]any)["mediaType"])
 	assert.Equal(t, tag["digest"], mfs[0].(map[string]any)["digest"])
 
-	// Uncompressed layers are stored as they are: each layer's digest is
-	// its diff_id, and the config (the image ID) is kept.
+	// With --uncompressed, layers are stored as they are: each layer's
+	// digest is its diff_id, and the config (the image ID) is kept.
 	r := inspectRepo(t, root, "legacy/app")
 	m := r["manifests"].(map[string]any)[tag["digest"].(string)].(map[string]any)
 	assert.Equal(t, digests(configDigest, diffIDs[0], diffIDs[1]), m["references"])
 	runJSON(t, 0, "check", "--json", root)
 
-	// From standard input, with an explicit tag and gzip-compressed layers.
+	// From standard input, with an explicit tag and gzip-compressed layers
+	// (the default; --gzip is accepted and does nothing).
 	cmdOut := runWithStdin(t, archive, "import-docker-archive", root, "legacy/other", "-", "--tag", "elsewhere/app:1=one", "--gzip")
 	assert.Contains(t, cmdOut, "tagged legacy/other:one -> sha256:")
 	assert.Contains(t, cmdOut, "(from elsewhere/app:1)")
