@@ -100,9 +100,9 @@ type Redis struct {
 	Password string
 	DB       int
 	// MasterName is v3's sentinel master name.
-	MasterName                            string
+	MasterName                             string
 	DialTimeout, ReadTimeout, WriteTimeout time.Duration
-	TLS                                   RedisTLS
+	TLS                                    RedisTLS
 	// Shape is "2.8" when the section has addr, "v3" when it has addrs.
 	Shape string
 }

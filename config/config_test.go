@@ -54,9 +54,9 @@ func TestParseDebianDefault(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	cases := []struct {
-		name string
-		yaml string
-		env  []string
+		name  string
+		yaml  string
+		env   []string
 		check func(t *testing.T, c *config.Config)
 		err   string // error substring; "" means success
 	}{

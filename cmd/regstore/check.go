@@ -118,7 +118,7 @@ the second check found). clean is true exactly when the exit status is 0.`,
 			}
 			ropts.DryRun = *dryRun
 			repairing := len(repairs) > 0
-			s, closeStore, err := openStore(inv.args[0], repairing && !*dryRun)
+			s, closeStore, err := inv.openStore(inv.args[0], repairing && !*dryRun)
 			if err != nil {
 				return err
 			}

@@ -61,7 +61,7 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 			if *dropOrphans && !*untagged {
 				return usagef("--drop-orphan-referrers needs --delete-untagged")
 			}
-			s, closeStore, err := openStore(inv.args[0], !*dryRun)
+			s, closeStore, err := inv.openStore(inv.args[0], !*dryRun)
 			if err != nil {
 				return err
 			}

@@ -364,53 +364,6 @@ func init() {
 	}
 }
 
-// openStore opens the tree at root. Unless writable, the store is opened
-// read-only: every write it could make fails, so nothing can change the
-// tree.
-func openStore(root string, writable bool) (*regstore.Store, func(), error) {
-	fi, err := os.Stat(root)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.IsDir() {
-		return nil, nil, fmt.Errorf("%s is not a directory", root)
-	}
-	var opts []regstore.Option
-	if !exists(filepath.Join(root, filepath.FromSlash(regstore.DefaultLayoutRoot))) &&
-		(exists(filepath.Join(root, "repositories")) || exists(filepath.Join(root, "blobs"))) {
-		opts = append(opts, regstore.WithLayoutRoot("."))
-	}
-	d, err := regstore.OpenDir(root)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !writable {
-		opts = append(opts, regstore.ReadOnly())
-	}
-	s, err := regstore.Open(d, opts...)
-	if err != nil {
-		d.Close()
-		return nil, nil, err
-	}
-	return s, func() { d.Close() }, nil
-}
-
-// createStore opens the tree at root for writing, creating root first when
-// it does not exist (a new, empty tree).
-func createStore(root string) (*regstore.Store, func(), error) {
-	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(root, 0o777); err != nil {
-			return nil, nil, err
-		}
-	}
-	return openStore(root, true)
-}
-
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 // ---- helpers ----
 
 func writeJSON(w io.Writer, v any) error {

@@ -288,7 +288,7 @@ the layout's only image.
 				return err
 			}
 			defer src.Close()
-			s, closeStore, err := createStore(root)
+			s, closeStore, err := inv.createStore(root)
 			if err != nil {
 				return err
 			}
@@ -374,7 +374,7 @@ archive's names (such as "alpine:3.20").
 				defer f.Close()
 				archive = f
 			}
-			s, closeStore, err := createStore(root)
+			s, closeStore, err := inv.createStore(root)
 			if err != nil {
 				return err
 			}
@@ -425,7 +425,7 @@ does.
 				return err
 			}
 			defer src.Close()
-			s, closeStore, err := createStore(root)
+			s, closeStore, err := inv.createStore(root)
 			if err != nil {
 				return err
 			}
@@ -495,7 +495,7 @@ unnamed entries, such as referrers).
 				}
 			}
 			// Hard links need the store's own *Dir; nothing is written to it.
-			s, closeStore, err := openStore(root, *tf.hardLink)
+			s, closeStore, err := inv.openStore(root, *tf.hardLink)
 			if err != nil {
 				return err
 			}
@@ -634,12 +634,12 @@ With --json, prints one object:
 				return usagef("SRC_ROOT and DST_ROOT are the same directory")
 			}
 			// Hard links need the source's own *Dir; nothing is written to it.
-			src, closeSrc, err := openStore(srcRoot, *tf.hardLink)
+			src, closeSrc, err := inv.openStore(srcRoot, *tf.hardLink)
 			if err != nil {
 				return err
 			}
 			defer closeSrc()
-			dst, closeDst, err := createStore(dstRoot)
+			dst, closeDst, err := inv.createStore(dstRoot)
 			if err != nil {
 				return err
 			}

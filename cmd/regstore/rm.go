@@ -53,7 +53,7 @@ repositories below it that stay. Members that do not apply are left out.`,
 				}
 				refs = append(refs, ref)
 			}
-			s, closeStore, err := openStore(inv.args[0], !*dryRun)
+			s, closeStore, err := inv.openStore(inv.args[0], !*dryRun)
 			if err != nil {
 				return err
 			}
