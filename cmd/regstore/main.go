@@ -36,16 +36,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
 
-	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/config"
 )
 
 // Exit codes.
@@ -131,10 +129,11 @@ type action func(ctx context.Context, inv *invocation) error
 
 // invocation is what an action works with.
 type invocation struct {
-	args     []string  // positional arguments, their number checked
-	stdout   io.Writer // buffered; flushed after the action
-	stderr   io.Writer // unbuffered: warnings
-	progress *progress // on standard error, when it is shown
+	args     []string       // positional arguments, their number checked
+	config   *config.Config // --config: args[0] is the tree it names
+	stdout   io.Writer      // buffered; flushed after the action
+	stderr   io.Writer      // unbuffered: warnings
+	progress *progress      // on standard error, when it is shown
 }
 
 // warnf prints a warning on standard error.
@@ -196,6 +195,9 @@ func newFlagSet(c *command) *flag.FlagSet {
 	fset.SetOutput(io.Discard)
 	fset.String("cpuprofile", "", "write a CPU profile to `file`")
 	fset.String("memprofile", "", "write a heap profile to `file` at the end")
+	if rootCommands[c.name] {
+		fset.String("config", "", "the registry's config.yml `FILE`, instead of ROOT: its storage (filesystem\nor s3), cache and read-only mode, with its REGISTRY_* environment overrides")
+	}
 	if c.progress {
 		fset.Bool("progress", false, "show the progress line on standard error even when it is not a terminal")
 		fset.Bool("no-progress", false, "never show the progress line")
@@ -210,6 +212,10 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if errors.Is(err, flag.ErrHelp) {
 		printCommandUsage(stdout, c, fset)
 		return exitOK
+	}
+	var cfg *config.Config
+	if err == nil {
+		cfg, pos, err = c.readConfig(fset, pos)
 	}
 	if err == nil {
 		err = c.checkArgs(len(pos))
@@ -256,7 +262,7 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		}()
 	}
 	bw := bufio.NewWriterSize(stdout, 64<<10)
-	inv := &invocation{args: pos, stdout: bw, stderr: stderr,
+	inv := &invocation{args: pos, config: cfg, stdout: bw, stderr: stderr,
 		progress: newProgress(stderr, c.progress && showProgress, c.name)}
 	err = act(ctx, inv)
 	inv.progress.finish()
