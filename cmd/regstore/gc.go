@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"io"
 	"maps"
@@ -66,6 +67,12 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 				return err
 			}
 			defer closeStore()
+			var cache *invalidator
+			if !*dryRun {
+				if cache, err = inv.guardRemoval(ctx, inv.args[0], inv.restart); err != nil {
+					return err
+				}
+			}
 			opts := gc.Options{DeleteUntagged: *untagged, DropOrphanReferrers: *dropOrphans,
 				Grace: *grace, Workers: *workers}
 			opts.Progress = func(p gc.Progress) {
@@ -83,7 +90,19 @@ blobs is sorted; layerLinks and manifests are {} when empty.`,
 			}
 			if !*dryRun {
 				inv.progress.set("sweeping")
-				if err := gc.Sweep(ctx, s, plan, opts); err != nil {
+				err := gc.Sweep(ctx, s, plan, opts)
+				// What the plan names is forgotten by the registry's
+				// cache even when the sweep stopped part way: a miss only
+				// makes it look at the tree again.
+				for _, d := range plan.Blobs {
+					cache.blobRemoved(context.WithoutCancel(ctx), d)
+				}
+				for repo, ds := range plan.LayerLinks {
+					for _, d := range ds {
+						cache.layerLinkRemoved(context.WithoutCancel(ctx), repo, d)
+					}
+				}
+				if err := errors.Join(err, cache.close()); err != nil {
 					return err
 				}
 			}

@@ -131,6 +131,7 @@ type action func(ctx context.Context, inv *invocation) error
 type invocation struct {
 	args     []string       // positional arguments, their number checked
 	config   *config.Config // --config: args[0] is the tree it names
+	restart  bool           // --registry-restart-after
 	stdout   io.Writer      // buffered; flushed after the action
 	stderr   io.Writer      // unbuffered: warnings
 	progress *progress      // on standard error, when it is shown
@@ -195,6 +196,7 @@ func newFlagSet(c *command) *flag.FlagSet {
 	fset.SetOutput(io.Discard)
 	fset.String("cpuprofile", "", "write a CPU profile to `file`")
 	fset.String("memprofile", "", "write a heap profile to `file` at the end")
+	addRestartFlag(fset, c.name)
 	if rootCommands[c.name] {
 		fset.String("config", "", "the registry's config.yml `FILE`, instead of ROOT: its storage (filesystem\nor s3), cache and read-only mode, with its REGISTRY_* environment overrides")
 	}
@@ -262,7 +264,7 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		}()
 	}
 	bw := bufio.NewWriterSize(stdout, 64<<10)
-	inv := &invocation{args: pos, config: cfg, stdout: bw, stderr: stderr,
+	inv := &invocation{args: pos, config: cfg, restart: flagSet(fset, restartFlag), stdout: bw, stderr: stderr,
 		progress: newProgress(stderr, c.progress && showProgress, c.name)}
 	err = act(ctx, inv)
 	inv.progress.finish()
