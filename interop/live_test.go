@@ -196,3 +196,57 @@ func TestLiveRefusesWrongRoot(t *testing.T) {
 	}
 	assert.Equal(t, strip(byRoot), strip(byConfig))
 }
+
+// TestLiveRegistryProcessSeen: without --config, regstore finds the
+// registry process serving ROOT (its command line and config) and acts on
+// what its config says.
+func TestLiveRegistryProcessSeen(t *testing.T) {
+	bin := buildRegstoreCLI(t)
+	for _, version := range []string{V3, V28} {
+		t.Run(version, func(t *testing.T) {
+			r := startRegistry(t, version, t.TempDir(), RegistryOptions{Cache: "inmemory"})
+			craneAppend(t, r.Ref("a/b:1"), true, makeLayerTar(t, t.TempDir(), "l.tar", map[string]string{"f": "seen " + version}))
+			_, errOut, code := runRegstore(t, bin, "rm", r.Root, "a/b:1")
+			require.Equal(t, 0, code, errOut)
+			before := treeListing(t, r.Root)
+			out, errOut, code := runRegstore(t, bin, "gc", "--delete-untagged", "--grace", "-1s", r.Root)
+			assert.Equal(t, 2, code, out)
+			r.mu.Lock()
+			pid := r.cmd.Process.Pid
+			r.mu.Unlock()
+			assert.Contains(t, errOut, fmt.Sprintf("process %d (", pid))
+			assert.Contains(t, errOut, "serve "+r.Config)
+			assert.Contains(t, errOut, "keeps an inmemory blob-descriptor cache")
+			assert.Equal(t, before, treeListing(t, r.Root), "nothing removed")
+			// The v2 folder itself names the same tree.
+			_, errOut, code = runRegstore(t, bin, "gc", "--grace", "-1s", filepath.Join(r.Root, "docker/registry/v2"))
+			assert.Equal(t, 2, code)
+			assert.Contains(t, errOut, "keeps an inmemory blob-descriptor cache")
+			// Stopped, it is not seen.
+			r.Stop()
+			out, errOut, code = runRegstore(t, bin, "gc", "--delete-untagged", "--grace", "-1s", r.Root)
+			assert.Equal(t, 0, code, errOut)
+			assert.NotContains(t, errOut, "serves this tree")
+			assert.Contains(t, out, "removed 3 blobs")
+		})
+	}
+	t.Run("read-only, no cache", func(t *testing.T) {
+		root := t.TempDir()
+		require.NoError(t, os.MkdirAll(filepath.Join(root, "docker/registry/v2"), 0o755))
+		r := startRegistry(t, V3, root, RegistryOptions{ReadOnly: true})
+		_, errOut, code := runRegstore(t, bin, "gc", "--grace", "-1s", r.Root)
+		require.Equal(t, 0, code, errOut)
+		assert.Contains(t, errOut, "serves this tree in read-only maintenance mode")
+	})
+}
+
+// treeListing lists every path below root.
+func treeListing(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	require.NoError(t, filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		out = append(out, p)
+		return err
+	}))
+	return out
+}

@@ -34,7 +34,7 @@ func addRestartFlag(fset *flag.FlagSet, name string) {
 // registry is what regstore knows of a registry serving the tree.
 type registry struct {
 	cfg    *config.Config
-	source string // how it was found: "--config FILE", "process 123 (FILE)"
+	source string // how it was found: "config FILE", "process 123 (registry serve FILE)"
 }
 
 // findRegistry returns the registry serving the tree at root: the one
@@ -42,7 +42,7 @@ type registry struct {
 // rootdirectory is root; nil when none is seen.
 func (inv *invocation) findRegistry(root string) *registry {
 	if inv.config != nil {
-		return &registry{cfg: inv.config, source: "--config " + inv.config.Path}
+		return &registry{cfg: inv.config, source: "config " + inv.config.Path}
 	}
 	return findRegistryProcess(root)
 }
@@ -147,8 +147,15 @@ func (inv *invocation) guardRemoval(ctx context.Context, root string, restart bo
 		return nil, nil
 	}
 	c := reg.cfg
-	if inv.config == nil {
-		inv.warnf("a registry serves this tree: %s. It may write while this runs: what was written within the grace window is kept.", reg.source)
+	cacheNote := map[string]string{
+		config.CacheNone:     "it keeps no blob-descriptor cache",
+		config.CacheRedis:    "its redis blob-descriptor cache forgets what is removed",
+		config.CacheInMemory: "it keeps an inmemory blob-descriptor cache",
+	}[c.Storage.Cache]
+	if c.Storage.ReadOnly {
+		inv.warnf("a registry (%s) serves this tree in read-only maintenance mode: nothing writes to it meanwhile; %s.", reg.source, cacheNote)
+	} else {
+		inv.warnf("a registry (%s) serves this tree: it may write while this runs, and what was written within the grace window is kept; %s.", reg.source, cacheNote)
 	}
 	switch {
 	case c.Storage.Cache == config.CacheRedis:
