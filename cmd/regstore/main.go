@@ -14,9 +14,18 @@
 //	regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
 //
 // ROOT is the registry's rootdirectory (the folder holding docker/), or the
-// docker/registry/v2 folder itself. Flags may come before or after the
-// arguments; "regstore COMMAND --help" describes each command, its flags and
-// its JSON output.
+// docker/registry/v2 folder itself; a folder holding neither is an error.
+// Every command but copy also takes --config FILE, the registry's
+// config.yml, instead of ROOT: its filesystem or s3 storage, its
+// blob-descriptor cache and read-only mode, with the registry's REGISTRY_*
+// environment overrides. Flags may come before or after the arguments;
+// "regstore COMMAND --help" describes each command, its flags and its JSON
+// output.
+//
+// Beside a running registry (its config given, or its process seen serving
+// ROOT), gc, rm of a repository and check --repair remove the entries of a
+// redis cache for what they remove, and refuse, unless
+// --registry-restart-after, when the registry keeps an inmemory cache.
 //
 // Long commands (gc, check, the imports, export and copy) show a progress
 // line on standard error when it is a terminal, and nothing otherwise;
@@ -100,8 +109,14 @@ Commands:
   copy                   copy repositories from one tree to another
 
 ROOT is the registry's rootdirectory (the folder holding docker/), or the
-docker/registry/v2 folder itself. Flags may follow the arguments. Run
-"regstore COMMAND --help" for details, including each command's JSON output.
+docker/registry/v2 folder itself. --config FILE (the registry's config.yml)
+may replace ROOT, for every command but copy. Flags may follow the
+arguments. Run "regstore COMMAND --help" for details, including each
+command's JSON output.
+
+Beside a running registry with a blob-descriptor cache: gc, rm REPO and
+check --repair remove a redis cache's entries for what they remove; with an
+inmemory cache they refuse unless --registry-restart-after (then restart it).
 
 Long commands show a progress line on standard error when it is a terminal
 (--progress and --no-progress override this).
