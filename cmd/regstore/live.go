@@ -157,6 +157,9 @@ func (inv *invocation) guardRemoval(ctx context.Context, root string, restart bo
 	} else {
 		inv.warnf("a registry (%s) serves this tree: it may write while this runs, and what was written within the grace window is kept; %s.", reg.source, cacheNote)
 	}
+	if c.Proxy.RemoteURL != "" {
+		inv.warnf("that registry is a pull-through cache of %s: it also removes content itself when it expires, and fetches again on demand what is removed", c.Proxy.RemoteURL)
+	}
 	switch {
 	case c.Storage.Cache == config.CacheRedis:
 		iv, err := newInvalidator(ctx, c.Redis)

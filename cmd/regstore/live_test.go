@@ -114,3 +114,19 @@ func TestRedisCacheEntriesRemoved(t *testing.T) {
 	assert.Contains(t, errOut, "caches blob descriptors in redis, which regstore cannot reach")
 	assert.DirExists(t, filepath.Join(tr.dir, "docker/registry/v2/repositories/team/app"))
 }
+
+func TestRegistryNotes(t *testing.T) {
+	tr := buildTree(t)
+	cfg := writeConfig(t, tr.dir, "proxy:\n  remoteurl: https://registry-1.docker.io\n")
+	out, errOut, code := runCLI(t, "gc", "--config", cfg)
+	require.Equal(t, 0, code, errOut)
+	assert.Contains(t, out, "removed 0 blobs", "inside the grace window")
+	assert.Contains(t, errOut, "a registry (config "+cfg+") serves this tree: it may write while this runs")
+	assert.Contains(t, errOut, "it keeps no blob-descriptor cache")
+	assert.Contains(t, errOut, "pull-through cache of https://registry-1.docker.io")
+	// Without --config and no registry process serving it: no note.
+	out, errOut, code = runCLI(t, "gc", tr.dir)
+	require.Equal(t, 0, code, errOut)
+	assert.Empty(t, errOut)
+	assert.Contains(t, out, "removed 0 blobs")
+}
