@@ -2,6 +2,7 @@ package regstore
 
 import (
 	"os"
+	"path/filepath"
 )
 
 // owner is the user and group a Dir gives what it creates, when the
@@ -12,14 +13,18 @@ type owner struct {
 	uid, gid int
 }
 
-// ownerFor returns the owner new files under dir get: the owner of dir
-// when the process runs as root and dir belongs to someone else; nil
+// ownerFor returns the owner new files under dir get: the owner of the
+// layout root (dir/docker/registry/v2, or dir itself when that is missing)
+// when the process runs as root and it belongs to someone else; nil
 // otherwise (the process's own ids are what the registry would use too).
 func ownerFor(dir string) *owner {
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	fi, err := os.Stat(dir)
+	fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(DefaultLayoutRoot)))
+	if err != nil {
+		fi, err = os.Stat(dir)
+	}
 	if err != nil {
 		return nil
 	}
@@ -32,8 +37,9 @@ func ownerFor(dir string) *owner {
 
 // Owner reports the user and group the Dir gives the files and
 // directories it creates: ok is true when it changes them (the process runs
-// as root and the directory it was opened on belongs to another user or
-// group), false when they keep the process's own.
+// as root and the layout root, docker/registry/v2 below the directory the
+// Dir was opened on, or that directory when it has none, belongs to another
+// user or group), false when they keep the process's own.
 func (d *Dir) Owner() (uid, gid int, ok bool) {
 	if d.owner == nil {
 		return 0, 0, false

@@ -87,6 +87,22 @@ func firstLink(t *testing.T, dir string) string {
 	return entries[0].Name() + "/link"
 }
 
+func TestDirOwnerIsTheLayoutRoots(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := t.TempDir() // root's own
+	v2 := filepath.Join(dir, "docker/registry/v2")
+	require.NoError(t, os.MkdirAll(v2, 0o755))
+	require.NoError(t, os.Chown(v2, 4242, 4343))
+	d, err := regstore.OpenDir(dir)
+	require.NoError(t, err)
+	defer d.Close()
+	uid, gid, ok := d.Owner()
+	assert.True(t, ok)
+	assert.Equal(t, []int{4242, 4343}, []int{uid, gid})
+}
+
 func TestDirKeepsOwnerWhenTheRootIsOurs(t *testing.T) {
 	d, err := regstore.OpenDir(t.TempDir())
 	require.NoError(t, err)
