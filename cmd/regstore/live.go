@@ -49,10 +49,16 @@ func (inv *invocation) findRegistry(root string) *registry {
 
 // findRegistryProcess reads /proc/*/cmdline for "registry serve CONFIG" or
 // "docker-registry serve CONFIG" (or REGISTRY_CONFIGURATION_PATH in the
-// process's environment) and reads CONFIG with the process's environment.
-// A process whose config cannot be read is returned with a nil cfg.
+// process's environment), reads CONFIG with the process's environment,
+// through the process's own root (/proc/PID/root: a registry in a
+// container names paths inside it), and compares its rootdirectory with
+// root as files, not as strings. A registry process whose config cannot be
+// read is passed over: which tree it serves is unknown (give --config).
 func findRegistryProcess(root string) *registry {
-	want := treeRootDir(root)
+	want, err := os.Stat(treeRootDir(root))
+	if err != nil {
+		return nil
+	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		pid := filepath.Base(filepath.Dir(p))
@@ -70,7 +76,8 @@ func findRegistryProcess(root string) *registry {
 		if len(args) < 2 || args[1] != "serve" {
 			continue
 		}
-		env := readEnviron(filepath.Join("/proc", pid, "environ"))
+		proc := filepath.Join("/proc", pid)
+		env := readEnviron(filepath.Join(proc, "environ"))
 		cfgPath := ""
 		if len(args) > 2 {
 			cfgPath = args[2]
@@ -83,21 +90,34 @@ func findRegistryProcess(root string) *registry {
 			}
 		}
 		if cfgPath != "" && !filepath.IsAbs(cfgPath) {
-			if cwd, err := os.Readlink(filepath.Join("/proc", pid, "cwd")); err == nil {
+			if cwd, err := os.Readlink(filepath.Join(proc, "cwd")); err == nil {
 				cfgPath = filepath.Join(cwd, cfgPath)
 			}
 		}
 		source := fmt.Sprintf("process %s (%s serve %s)", pid, filepath.Base(args[0]), cfgPath)
-		data, err := os.ReadFile(cfgPath)
+		data, err := os.ReadFile(filepath.Join(proc, "root", cfgPath))
 		if err != nil {
-			continue // cannot tell which tree it serves
+			data, err = os.ReadFile(cfgPath)
+		}
+		if err != nil {
+			continue
 		}
 		cfg, err := config.Parse(data, env)
 		if err != nil || cfg.Storage.Driver != "filesystem" {
-			continue
+			continue // it does not serve a directory, or does not start
 		}
 		cfg.Path = cfgPath
-		if treeRootDir(cfg.Storage.Filesystem.RootDirectory) == want {
+		rd := cfg.Storage.Filesystem.RootDirectory
+		if !filepath.IsAbs(rd) {
+			if cwd, err := os.Readlink(filepath.Join(proc, "cwd")); err == nil {
+				rd = filepath.Join(cwd, rd)
+			}
+		}
+		fi, err := os.Stat(filepath.Join(proc, "root", rd))
+		if err != nil {
+			fi, err = os.Stat(rd)
+		}
+		if err == nil && os.SameFile(fi, want) {
 			return &registry{cfg: cfg, source: source}
 		}
 	}
