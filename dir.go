@@ -26,6 +26,8 @@ type Dir struct {
 	root *os.Root
 	fsys fs.FS
 	fast *beneath // reads in one system call where the kernel can
+	// owner, if set, is given to what the Dir creates (dir_owner.go).
+	owner *owner
 
 	// batchTrace, set by tests, sees the steps of every batch in order:
 	// ("stage", name), ("barrier", ""), ("publish", name).
@@ -51,7 +53,7 @@ func OpenDir(dir string) (*Dir, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Dir{root: root, fsys: root.FS(), fast: newBeneath(dir)}, nil
+	return &Dir{root: root, fsys: root.FS(), fast: newBeneath(dir), owner: ownerFor(dir)}, nil
 }
 
 // FindLayout locates the storage layout of the registry rootdirectory
@@ -205,10 +207,18 @@ func (d *Dir) Create(name string) (FileWriter, error) {
 	for range 3 {
 		made = d.missingDirs(path.Dir(name))
 		if err = d.root.MkdirAll(path.Dir(name), 0o777); err == nil {
-			f, err = d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+			if err = d.ownDirs(made); err == nil {
+				f, err = d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+			}
 		}
 		if !errors.Is(err, fs.ErrNotExist) {
 			break
+		}
+	}
+	if err == nil {
+		if err = d.ownFile(f); err != nil {
+			f.Close()
+			d.root.Remove(tmp)
 		}
 	}
 	if err != nil {
@@ -271,7 +281,11 @@ func (d *Dir) Rename(oldname, newname string) error {
 	if _, err := d.root.Lstat(oldname); err != nil {
 		return err
 	}
+	made := d.missingDirs(path.Dir(newname))
 	if err := d.root.MkdirAll(path.Dir(newname), 0o777); err != nil {
+		return err
+	}
+	if err := d.ownDirs(made); err != nil {
 		return err
 	}
 	if err := d.root.Rename(oldname, newname); err != nil {
@@ -291,7 +305,11 @@ func (d *Dir) Link(oldname, newname string) error {
 	if _, err := d.root.Lstat(oldname); err != nil {
 		return err
 	}
+	made := d.missingDirs(path.Dir(newname))
 	if err := d.root.MkdirAll(path.Dir(newname), 0o777); err != nil {
+		return err
+	}
+	if err := d.ownDirs(made); err != nil {
 		return err
 	}
 	return d.root.Link(oldname, newname)
@@ -402,6 +420,9 @@ func (b *dirBatch) mkdirAll(dir string) ([]string, error) {
 	if !ok {
 		made = b.d.missingDirs(dir)
 		err = b.d.root.MkdirAll(dir, 0o777)
+	}
+	if err == nil {
+		err = b.d.ownDirs(made)
 	}
 	if err != nil {
 		b.d.removeDirs(made)
@@ -636,10 +657,18 @@ func (w *batchWriter) fail(err error) error {
 
 // createExcl creates name exclusively, for writing.
 func (d *Dir) createExcl(name string) (*os.File, error) {
-	if f, ok, err := d.fastCreateExcl(name); ok {
-		return f, err
+	f, ok, err := d.fastCreateExcl(name)
+	if !ok {
+		f, err = d.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 	}
-	return d.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err == nil {
+		if err = d.ownFile(f); err != nil {
+			f.Close()
+			d.root.Remove(name)
+			return nil, err
+		}
+	}
+	return f, err
 }
 
 // renameInRoot renames oldname to newname, whose directory exists.

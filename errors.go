@@ -45,6 +45,10 @@ var (
 	// ErrManifestBlobUnknown: a manifest names a blob or child manifest that
 	// is not in the repository, so the registry would refuse the push.
 	ErrManifestBlobUnknown = errors.New("manifest references unknown blob")
+	// ErrNoLayout: [Open] found a backend that holds other things and no
+	// v2 layout at the layout root (a wrong folder given as the registry's
+	// rootdirectory). It also matches [fs.ErrNotExist].
+	ErrNoLayout = &sentinel{"no registry storage layout", fs.ErrNotExist}
 )
 
 // notRegular is the error for name, of type mode, where a regular file

@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 )
 
 // Store is a v2 storage layout on a backend. It keeps no state besides its
@@ -25,6 +26,7 @@ type Option func(*options)
 type options struct {
 	root     string
 	readOnly bool
+	create   bool
 }
 
 // WithLayoutRoot sets the path, within the backend, of the v2 directory.
@@ -43,10 +45,23 @@ func ReadOnly() Option {
 	return func(o *options) { o.readOnly = true }
 }
 
+// Create lets [Open] accept a backend that holds other things and no
+// layout yet: the store is empty, and its first write creates the layout
+// at the layout root. Without it, such a backend is refused with
+// [ErrNoLayout], since it is more likely a wrong folder than a new tree.
+func Create() Option {
+	return func(o *options) { o.create = true }
+}
+
 // Open returns the store in fsys. If fsys is a [WriteFS], the store can
 // change the tree; otherwise every write fails with an error wrapping
-// [errors.ErrUnsupported]. Open does no I/O: an empty backend is an empty
-// store.
+// [errors.ErrUnsupported].
+//
+// Open looks at the backend once: the layout root must exist (for the
+// layout root ".", the backend must hold repositories/ or blobs/), or the
+// backend must be empty, which is an empty store (a new tree). A backend
+// that holds other things and no layout is an error wrapping
+// [ErrNoLayout], unless [Create] is given.
 func Open(fsys fs.FS, opts ...Option) (*Store, error) {
 	o := options{root: DefaultLayoutRoot}
 	for _, opt := range opts {
@@ -56,7 +71,49 @@ func Open(fsys fs.FS, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !o.create {
+		if err := checkLayout(fsys, l); err != nil {
+			return nil, err
+		}
+	}
 	return &Store{fsys: fsys, layout: l, readOnly: o.readOnly}, nil
+}
+
+// checkLayout reports an error wrapping ErrNoLayout when fsys holds
+// something and no layout at l's root.
+func checkLayout(fsys fs.FS, l Layout) error {
+	var probes []string
+	if l.root == "." {
+		probes = []string{l.Repositories(), l.Blobs()}
+	} else {
+		probes = []string{l.root}
+	}
+	for _, p := range probes {
+		fi, err := fs.Stat(fsys, p)
+		if err == nil && fi.IsDir() {
+			return nil
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return &Error{Op: "open", Path: p, Err: err}
+		}
+	}
+	entries, err := fs.ReadDir(fsys, ".")
+	if errors.Is(err, fs.ErrNotExist) || err == nil && len(entries) == 0 {
+		return nil // an empty backend: a new tree
+	}
+	if err != nil {
+		return &Error{Op: "open", Path: ".", Err: err}
+	}
+	names := make([]string, 0, 3)
+	for _, e := range entries[:min(3, len(entries))] {
+		names = append(names, e.Name())
+	}
+	more := ""
+	if len(entries) > len(names) {
+		more = fmt.Sprintf(" and %d more", len(entries)-len(names))
+	}
+	return &Error{Op: "open", Path: l.root, Err: fmt.Errorf("%w: want %s, found %s%s",
+		ErrNoLayout, strings.Join(probes, " or "), strings.Join(names, ", "), more)}
 }
 
 // FS is the store's backend.

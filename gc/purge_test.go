@@ -267,7 +267,7 @@ func (v *vanishFS) ReadDir(name string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	if path.Dir(v.victim) == name {
+	if v.victim != "" && path.Dir(v.victim) == name {
 		if err := v.fullBackend.RemoveAll(v.victim); err != nil {
 			return nil, err
 		}

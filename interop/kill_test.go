@@ -80,15 +80,16 @@ func envInt(t testing.TB, name string, def int) int {
 	return n
 }
 
-// buildRegstoreCLI builds cmd/regstore of the parent module into a temporary
-// directory and returns the binary's path.
+// buildRegstoreCLI builds the cmd/regstore module (with its workspace,
+// which uses this checkout's modules) into a temporary directory and
+// returns the binary's path.
 func buildRegstoreCLI(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "regstore")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/regstore")
-	cmd.Dir = ".." // the main module: its go.sum covers the CLI's imports
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	cmd.Dir = "../cmd/regstore" // its own module; its go.work uses this checkout
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "go build ./cmd/regstore:\n%s", out)
 	return bin

@@ -188,10 +188,27 @@ type RegistryOptions struct {
 	// ReadOnly sets storage.maintenance.readonly.enabled: the registry
 	// serves the tree without writing to it (pushes and deletes fail).
 	ReadOnly bool
+	// Cache is storage.cache.blobdescriptor ("", "inmemory", "redis").
+	Cache string
+	// Extra is YAML appended at the top level (a redis section).
+	Extra string
+	// User, if set, runs the registry as that user (runuser -u USER).
+	User string
 }
 
 // registryConfig renders the config YAML shared by serve and garbage-collect.
 func registryConfig(rootdir, addr string, opts RegistryOptions) string {
+	if opts.Cache != "" {
+		return fmt.Sprintf(`version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage:
+  filesystem: {rootdirectory: %q}
+  delete: {enabled: true}
+  maintenance: {uploadpurging: {enabled: false}}
+  cache: {blobdescriptor: %s}
+http: {addr: %q}
+%s`, rootdir, opts.Cache, addr, opts.Extra)
+	}
 	maint := "{uploadpurging: {enabled: false}}"
 	if opts.ReadOnly {
 		maint = "{uploadpurging: {enabled: false}, readonly: {enabled: true}}"
@@ -212,6 +229,10 @@ func writeRegistryConfig(t testing.TB, rootdir, addr string, opts RegistryOption
 	require.NoError(t, err)
 	cfg := filepath.Join(t.TempDir(), "config.yml")
 	require.NoError(t, os.WriteFile(cfg, []byte(registryConfig(abs, addr, opts)), 0o644))
+	if opts.User != "" { // the service user reads it
+		require.NoError(t, os.Chmod(filepath.Dir(cfg), 0o755))
+		require.NoError(t, os.Chmod(filepath.Dir(filepath.Dir(cfg)), 0o755))
+	}
 	return cfg
 }
 
@@ -266,6 +287,9 @@ type Registry struct {
 func startRegistry(t testing.TB, version, rootdir string, opts RegistryOptions) *Registry {
 	t.Helper()
 	bin := registryBinary(t, version)
+	if opts.User != "" {
+		bin = userReadableCopy(t, bin)
+	}
 	require.NoError(t, os.MkdirAll(rootdir, 0o755))
 	abs, err := filepath.Abs(rootdir)
 	require.NoError(t, err)
@@ -304,6 +328,9 @@ func (r *Registry) start(t testing.TB) {
 	r.runs++
 	fmt.Fprintf(r.output, "=== start #%d: %s serve %s\n", r.runs, r.bin, r.Config)
 	cmd := exec.Command(r.bin, "serve", r.Config)
+	if r.Opts.User != "" {
+		cmd = exec.Command("runuser", "-u", r.Opts.User, "--", r.bin, "serve", r.Config)
+	}
 	cmd.Env = registryEnv(r.Version)
 	cmd.Stdout = r.output
 	cmd.Stderr = r.output
@@ -420,4 +447,19 @@ func garbageCollect(t testing.TB, version, rootdir string, dryRun, deleteUntagge
 	require.NoError(t, err, "garbage-collect (%s, dry-run=%v, -m=%v) failed\nstdout:\n%s\nstderr:\n%s",
 		version, dryRun, deleteUntagged, so, se)
 	return so
+}
+
+// userReadableCopy copies the binary bin where any user can run it (the
+// Go bin directory may be below a home only its owner enters).
+func userReadableCopy(t testing.TB, bin string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "regstore-bin-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	data, err := os.ReadFile(bin)
+	require.NoError(t, err)
+	dst := filepath.Join(dir, filepath.Base(bin))
+	require.NoError(t, os.WriteFile(dst, data, 0o755))
+	return dst
 }

@@ -357,7 +357,7 @@ func TestCopyHardLink(t *testing.T) {
 		mem := regstore.NewMemFS()
 		src := mgSourceStore(t, mem)
 		want := mgStoreState(t, src)
-		dst, err := regstore.Open(mem, regstore.WithLayoutRoot("copy/v2"))
+		dst, err := regstore.Open(mem, regstore.WithLayoutRoot("copy/v2"), regstore.Create())
 		require.NoError(t, err)
 		stats, err := migrate.Copy(ctx, dst, src, migrate.CopyOptions{HardLink: true, TrustDigests: true})
 		require.NoError(t, err)

@@ -515,7 +515,7 @@ func TestOCILayoutHardLink(t *testing.T) {
 		// The layout sits at the root of the same backend as the store.
 		_, err := migrate.ExportOCILayout(ctx, src, mem, migrate.ExportOptions{Untagged: true})
 		require.NoError(t, err)
-		other, err := regstore.Open(mem, regstore.WithLayoutRoot("other/v2"))
+		other, err := regstore.Open(mem, regstore.WithLayoutRoot("other/v2"), regstore.Create())
 		require.NoError(t, err)
 		dst := mustRepo(t, other, "app")
 		res, err := migrate.ImportOCILayout(ctx, dst, mem, migrate.ImportOptions{HardLink: true})

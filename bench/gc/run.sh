@@ -57,7 +57,7 @@ cleanup() { if [ "$KEEP" != 1 ]; then rm -rf "$WORK"; fi; }
 trap cleanup EXIT
 
 echo "== building into $WORK/bin"
-(cd "$repo" && go build -o "$WORK/bin/regstore" ./cmd/regstore && go build -o "$WORK/bin/gen" ./bench/gc)
+(cd "$repo/cmd/regstore" && go build -o "$WORK/bin/regstore" .) && (cd "$repo" && go build -o "$WORK/bin/gen" ./bench/gc)
 
 params="repos=$REPOS manifests=$MANIFESTS tags=$TAGS layers=$LAYERS blobsize=$BLOBSIZE shared=$SHARED untagged=$UNTAGGED seed=$SEED"
 root="$WORK/root"

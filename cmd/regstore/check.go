@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 
 	"github.com/regstore/regstore"
 	"github.com/regstore/regstore/check"
@@ -130,7 +133,7 @@ the second check found). clean is true exactly when the exit status is 0.`,
 			}
 			ropts.DryRun = *dryRun
 			repairing := len(repairs) > 0
-			s, closeStore, err := openStore(inv.args[0], repairing && !*dryRun)
+			s, closeStore, err := inv.openStore(inv.args[0], repairing && !*dryRun)
 			if err != nil {
 				return err
 			}
@@ -145,7 +148,27 @@ the second check found). clean is true exactly when the exit status is 0.`,
 			out.Clean = len(out.Problems) == 0
 			if repairing && len(out.Problems) > 0 {
 				inv.progress.set("repairing %s", count(len(out.Problems), "problem"))
+				var cache *invalidator
+				if !*dryRun {
+					if cache, err = inv.guardRemoval(ctx, inv.args[0], inv.restart); err != nil {
+						return err
+					}
+				}
 				repairs, err := check.Repair(ctx, s, out.Problems, ropts)
+				// A repair may remove or move aside blob data and links: the
+				// registry's cache forgets every digest the problems name.
+				for _, p := range out.Problems {
+					for _, d := range []digest.Digest{p.Digest, p.Target} {
+						if d == "" {
+							continue
+						}
+						cache.blobRemoved(context.WithoutCancel(ctx), d)
+						if p.Repository != "" {
+							cache.layerLinkRemoved(context.WithoutCancel(ctx), p.Repository, d)
+						}
+					}
+				}
+				err = errors.Join(err, cache.close())
 				if repairs == nil {
 					repairs = []check.RepairAction{}
 				}

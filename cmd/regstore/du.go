@@ -45,7 +45,7 @@ order, tags sorted; a tag that does not resolve has no digest and counts 0.`,
 	flags: func(fset *flag.FlagSet) action {
 		asJSON := fset.Bool("json", false, "print JSON")
 		return func(ctx context.Context, inv *invocation) error {
-			s, closeStore, err := openStore(inv.args[0], false)
+			s, closeStore, err := inv.openStore(inv.args[0], false)
 			if err != nil {
 				return err
 			}

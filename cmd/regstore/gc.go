@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -72,11 +73,17 @@ everything they reference is kept, and nothing in them removed.`,
 			if *dropOrphans && !*untagged {
 				return usagef("--drop-orphan-referrers needs --delete-untagged")
 			}
-			s, closeStore, err := openStore(inv.args[0], !*dryRun)
+			s, closeStore, err := inv.openStore(inv.args[0], !*dryRun)
 			if err != nil {
 				return err
 			}
 			defer closeStore()
+			var cache *invalidator
+			if !*dryRun {
+				if cache, err = inv.guardRemoval(ctx, inv.args[0], inv.restart); err != nil {
+					return err
+				}
+			}
 			opts := gc.Options{DeleteUntagged: *untagged, DropOrphanReferrers: *dropOrphans,
 				Grace: *grace, Workers: *workers}
 			var phaseStart time.Time
@@ -107,6 +114,18 @@ everything they reference is kept, and nothing in them removed.`,
 			if !*dryRun {
 				inv.progress.set("sweeping")
 				res, err := gc.Sweep(ctx, s, plan, opts)
+				// What the plan names is forgotten by the registry's cache,
+				// even when the sweep stopped part way or skipped some: a
+				// miss only makes the registry look at the tree again.
+				for _, d := range plan.Blobs {
+					cache.blobRemoved(context.WithoutCancel(ctx), d)
+				}
+				for repo, ds := range plan.LayerLinks {
+					for _, d := range ds {
+						cache.layerLinkRemoved(context.WithoutCancel(ctx), repo, d)
+					}
+				}
+				err = errors.Join(err, cache.close())
 				if res != nil {
 					report.Blobs, report.LayerLinks, report.Manifests, report.Bytes = res.Blobs, res.LayerLinks, res.Manifests, res.Bytes
 					report.Skipped, report.Restored = res.Skipped, res.Restored

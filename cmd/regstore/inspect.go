@@ -41,7 +41,7 @@ contents (and a warning goes to stderr).`,
 		asJSON := fset.Bool("json", false, "print JSON")
 		return func(ctx context.Context, inv *invocation) error {
 			stdout := inv.stdout
-			s, closeStore, err := openStore(inv.args[0], false)
+			s, closeStore, err := inv.openStore(inv.args[0], false)
 			if err != nil {
 				return err
 			}

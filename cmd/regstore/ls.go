@@ -35,7 +35,7 @@ A tag that does not resolve has "error" and only the fields that are known.`,
 	flags: func(fset *flag.FlagSet) action {
 		asJSON := fset.Bool("json", false, "print JSON")
 		return func(ctx context.Context, inv *invocation) error {
-			s, closeStore, err := openStore(inv.args[0], false)
+			s, closeStore, err := inv.openStore(inv.args[0], false)
 			if err != nil {
 				return err
 			}

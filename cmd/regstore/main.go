@@ -18,9 +18,18 @@
 //	regstore version [--json]
 //
 // ROOT is the registry's rootdirectory (the folder holding docker/), or the
-// docker/registry/v2 folder itself. Flags may come before or after the
-// arguments; "regstore COMMAND --help" describes each command, its flags and
-// its JSON output.
+// docker/registry/v2 folder itself; a folder holding neither is an error.
+// Every command but copy also takes --config FILE, the registry's
+// config.yml, instead of ROOT: its filesystem or s3 storage, its
+// blob-descriptor cache and read-only mode, with the registry's REGISTRY_*
+// environment overrides. Flags may come before or after the arguments;
+// "regstore COMMAND --help" describes each command, its flags and its JSON
+// output.
+//
+// Beside a running registry (its config given, or its process seen serving
+// ROOT), gc, rm of a repository and check --repair remove the entries of a
+// redis cache for what they remove, and refuse, unless
+// --registry-restart-after, when the registry keeps an inmemory cache.
 //
 // Long commands (gc, check, the imports, export and copy) show a progress
 // line on standard error when it is a terminal, and nothing otherwise;
@@ -40,7 +49,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"os/signal"
 	"runtime"
@@ -48,7 +56,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/regstore/regstore"
+	"github.com/regstore/regstore/config"
 )
 
 // Exit codes.
@@ -117,8 +125,14 @@ Commands:
   version                print the version (also: regstore --version)
 
 ROOT is the registry's rootdirectory (the folder holding docker/), or the
-docker/registry/v2 folder itself. Flags may follow the arguments. Run
-"regstore COMMAND --help" for details, including each command's JSON output.
+docker/registry/v2 folder itself. --config FILE (the registry's config.yml)
+may replace ROOT, for every command but copy. Flags may follow the
+arguments. Run "regstore COMMAND --help" for details, including each
+command's JSON output.
+
+Beside a running registry with a blob-descriptor cache: gc, rm REPO and
+check --repair remove a redis cache's entries for what they remove; with an
+inmemory cache they refuse unless --registry-restart-after (then restart it).
 
 Long commands show a progress line on standard error when it is a terminal
 (--progress and --no-progress override this).
@@ -146,10 +160,12 @@ type action func(ctx context.Context, inv *invocation) error
 
 // invocation is what an action works with.
 type invocation struct {
-	args     []string  // positional arguments, their number checked
-	stdout   io.Writer // buffered; flushed after the action
-	stderr   io.Writer // unbuffered: warnings
-	progress *progress // on standard error, when it is shown
+	args     []string       // positional arguments, their number checked
+	config   *config.Config // --config: args[0] is the tree it names
+	restart  bool           // --registry-restart-after
+	stdout   io.Writer      // buffered; flushed after the action
+	stderr   io.Writer      // unbuffered: warnings
+	progress *progress      // on standard error, when it is shown
 }
 
 // warnf prints a warning on standard error.
@@ -216,6 +232,10 @@ func newFlagSet(c *command) *flag.FlagSet {
 	fset.SetOutput(io.Discard)
 	fset.String("cpuprofile", "", "write a CPU profile to `file`")
 	fset.String("memprofile", "", "write a heap profile to `file` at the end")
+	addRestartFlag(fset, c.name)
+	if rootCommands[c.name] {
+		fset.String("config", "", "the registry's config.yml `FILE`, instead of ROOT: its storage (filesystem\nor s3), cache and read-only mode, with its REGISTRY_* environment overrides")
+	}
 	if c.progress {
 		fset.Bool("progress", false, "show the progress line on standard error even when it is not a terminal")
 		fset.Bool("no-progress", false, "never show the progress line")
@@ -231,6 +251,10 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 	if errors.Is(err, flag.ErrHelp) {
 		printCommandUsage(stdout, c, fset)
 		return exitOK
+	}
+	var cfg *config.Config
+	if err == nil {
+		cfg, pos, err = c.readConfig(fset, pos)
 	}
 	if err == nil {
 		err = c.checkArgs(len(pos))
@@ -277,7 +301,7 @@ func (c *command) run(ctx context.Context, args []string, stdout, stderr io.Writ
 		}()
 	}
 	bw := bufio.NewWriterSize(stdout, 64<<10)
-	inv := &invocation{args: pos, stdout: bw, stderr: stderr,
+	inv := &invocation{args: pos, config: cfg, restart: flagSet(fset, restartFlag), stdout: bw, stderr: stderr,
 		progress: newProgress(stderr, c.progress && showProgress, c.name)}
 	err = act(ctx, inv)
 	inv.progress.finish()
@@ -383,32 +407,6 @@ func init() {
 		"import-docker-archive", "import-skopeo-dir", "copy", "version", "ls", "manifest", "blob"} {
 		exitHelp[c] = "0 on success, 2 on a usage or I/O error, 130 when interrupted."
 	}
-}
-
-// openStore opens the tree at root (the rootdirectory or its
-// docker/registry/v2). Unless writable, the store is opened read-only: every
-// write it could make fails, so nothing can change the tree.
-func openStore(root string, writable bool) (*regstore.Store, func(), error) {
-	var opts []regstore.Option
-	if !writable {
-		opts = append(opts, regstore.ReadOnly())
-	}
-	s, err := regstore.OpenPath(root, opts...)
-	if err != nil {
-		return nil, nil, err
-	}
-	return s, func() { s.Close() }, nil
-}
-
-// createStore opens the tree at root for writing, creating root first when
-// it does not exist (a new, empty tree).
-func createStore(root string) (*regstore.Store, func(), error) {
-	if _, err := os.Stat(root); errors.Is(err, fs.ErrNotExist) {
-		if err := os.MkdirAll(root, 0o777); err != nil {
-			return nil, nil, err
-		}
-	}
-	return openStore(root, true)
 }
 
 // ---- helpers ----

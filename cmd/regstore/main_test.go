@@ -233,7 +233,9 @@ func TestInspectHuman(t *testing.T) {
 }
 
 func TestInspectEmptyAndMissing(t *testing.T) {
-	out := runOK(t, "inspect", "--json", t.TempDir())
+	empty := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(empty, "docker/registry/v2"), 0o755))
+	out := runOK(t, "inspect", "--json", empty)
 	assert.JSONEq(t, `{"repositories": {}, "blobs": {}}`, out)
 	_, errOut, code := runCLI(t, "inspect", filepath.Join(t.TempDir(), "missing"))
 	assert.Equal(t, 2, code)
@@ -388,6 +390,8 @@ func TestGCBrokenTree(t *testing.T) {
 
 func TestUsageAndExitCodes(t *testing.T) {
 	dir := t.TempDir()
+	tree := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(tree, "docker/registry/v2"), 0o755))
 	for _, c := range []struct {
 		args       []string
 		code       int
@@ -404,7 +408,7 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{args: []string{"help", "nope"}, code: 2, stderr: `unknown command "nope"`},
 		{args: []string{"bogus"}, code: 2, stderr: `unknown command "bogus"`},
 		{args: []string{"inspect"}, code: 2, stderr: "want ROOT [REPO...], got 0 arguments"},
-		{args: []string{"inspect", dir, dir}, code: 2, stderr: "invalid repository name"},
+		{args: []string{"inspect", dir, dir}, code: 2, stderr: "is not a registry storage tree"},
 		{args: []string{"inspect", "--bogus", dir}, code: 2, stderr: "flag provided but not defined: --bogus"},
 		{args: []string{"inspect", "--help"}, code: 0, stdout: "Usage: regstore inspect [--json] ROOT", notStdout: "cpuprofile"},
 		{args: []string{"gc", "-h"}, code: 0, stdout: "--grace duration", notStdout: "cpuprofile"},
@@ -412,8 +416,9 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{args: []string{"gc", "--grace", "soon", dir}, code: 2, stderr: `--grace: "soon" is not a duration`},
 		{args: []string{"gc", "--workers", "0", dir}, code: 2, stderr: "--workers"},
 		{args: []string{"gc", "--dry-run", filepath.Join(dir, "missing")}, code: 2, stderr: "no such file"},
-		{args: []string{"gc", "--dry-run", "--", dir}, code: 0, stdout: "would remove 0 blobs"},
-		{args: []string{"gc", "--dry-run", "--exit-code", dir}, code: 0, stdout: "would remove 0 blobs"},
+		{args: []string{"gc", "--dry-run", "--", tree}, code: 0, stdout: "would remove 0 blobs"},
+		{args: []string{"gc", "--dry-run", "--exit-code", tree}, code: 0, stdout: "would remove 0 blobs"},
+		{args: []string{"gc", "--dry-run", dir}, code: 2, stderr: "is not a registry storage tree"},
 		{args: []string{"gc", "--drop-orphan-referrers", dir}, code: 2, stderr: "--drop-orphan-referrers needs --delete-untagged"},
 		{args: []string{"help", "check"}, code: 0, stdout: "Exit status: 0 when the tree is clean"},
 		{args: []string{"du", "--help"}, code: 0, stdout: `"freedBytes"`},

@@ -302,7 +302,7 @@ and the command fails, unless --allow-empty.
 				return err
 			}
 			defer src.Close()
-			s, closeStore, err := createStore(root)
+			s, closeStore, err := inv.createStore(root)
 			if err != nil {
 				return err
 			}
@@ -399,7 +399,7 @@ skipped images. Importing nothing is an error unless --allow-empty.
 				defer f.Close()
 				archive = f
 			}
-			s, closeStore, err := createStore(root)
+			s, closeStore, err := inv.createStore(root)
 			if err != nil {
 				return err
 			}
@@ -451,7 +451,7 @@ does.
 				return err
 			}
 			defer src.Close()
-			s, closeStore, err := createStore(root)
+			s, closeStore, err := inv.createStore(root)
 			if err != nil {
 				return err
 			}
@@ -521,7 +521,7 @@ unnamed entries, such as referrers).
 				}
 			}
 			// Hard links need the store's own *Dir; nothing is written to it.
-			s, closeStore, err := openStore(root, *tf.hardLink)
+			s, closeStore, err := inv.openStore(root, *tf.hardLink)
 			if err != nil {
 				return err
 			}
@@ -660,12 +660,12 @@ With --json, prints one object:
 				return usagef("SRC_ROOT and DST_ROOT are the same directory")
 			}
 			// Hard links need the source's own *Dir; nothing is written to it.
-			src, closeSrc, err := openStore(srcRoot, *tf.hardLink)
+			src, closeSrc, err := inv.openStore(srcRoot, *tf.hardLink)
 			if err != nil {
 				return err
 			}
 			defer closeSrc()
-			dst, closeDst, err := createStore(dstRoot)
+			dst, closeDst, err := inv.createStore(dstRoot)
 			if err != nil {
 				return err
 			}

@@ -155,7 +155,7 @@ func TestInterruptedLongCommands(t *testing.T) {
 	// Whatever the interrupted writes left is consistent: no pointer to
 	// something missing.
 	for _, dst := range []string{filepath.Join(scratch, "copy"), filepath.Join(scratch, "imported")} {
-		if _, err := os.Stat(dst); err == nil {
+		if _, err := os.Stat(filepath.Join(dst, "docker")); err == nil {
 			runJSON(t, 0, "check", "--json", "--ignore", "blob-orphan", dst)
 		}
 	}

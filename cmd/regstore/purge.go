@@ -36,7 +36,7 @@ startedAt is left out when the session has no readable startedat.`,
 			if *olderThan <= 0 {
 				return usagef("--older-than must be given, and positive")
 			}
-			s, closeStore, err := openStore(inv.args[0], !*dryRun)
+			s, closeStore, err := inv.openStore(inv.args[0], !*dryRun)
 			if err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -53,24 +54,37 @@ repositories below it that stay. Members that do not apply are left out.`,
 				}
 				refs = append(refs, ref)
 			}
-			s, closeStore, err := openStore(inv.args[0], !*dryRun)
+			s, closeStore, err := inv.openStore(inv.args[0], !*dryRun)
 			if err != nil {
 				return err
 			}
 			defer closeStore()
+			var cache *invalidator
+			if !*dryRun && slices.ContainsFunc(refs, func(r rmRef) bool { return r.tag == "" && r.digest == "" }) {
+				// Deleting a repository deletes its layer links.
+				if cache, err = inv.guardRemoval(ctx, inv.args[0], inv.restart); err != nil {
+					return err
+				}
+			}
 			out := rmOutput{Deleted: []rmResult{}, DryRun: *dryRun}
 			for _, ref := range refs {
 				if err := ctx.Err(); err != nil {
 					return err
 				}
 				res, err := remove(s, ref, *dryRun)
+				if !*dryRun && ref.tag == "" && ref.digest == "" {
+					cache.repositoryRemoved(context.WithoutCancel(ctx), ref.repo)
+				}
 				if err != nil {
 					if !*asJSON {
 						printRm(inv.stdout, &out) // what was done before
 					}
-					return err
+					return errors.Join(err, cache.close())
 				}
 				out.Deleted = append(out.Deleted, *res)
+			}
+			if err := cache.close(); err != nil {
+				return err
 			}
 			if *asJSON {
 				return writeJSON(inv.stdout, out)

@@ -34,7 +34,7 @@ With --json, prints one object instead:
 			if ref.tag == "" && ref.digest == "" {
 				return usagef("%s: want REPO:TAG or REPO@DIGEST", ref.arg)
 			}
-			s, closeStore, err := openStore(inv.args[0], false)
+			s, closeStore, err := inv.openStore(inv.args[0], false)
 			if err != nil {
 				return err
 			}
@@ -104,7 +104,7 @@ With --json, prints what is known of the blob instead of its data:
 			if err := regstore.ValidateDigest(d); err != nil {
 				return usagef("%s: %v", arg, err)
 			}
-			s, closeStore, err := openStore(inv.args[0], false)
+			s, closeStore, err := inv.openStore(inv.args[0], false)
 			if err != nil {
 				return err
 			}
