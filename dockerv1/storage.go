@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/regstore/regstore"
 )
 
 // Storage is a v1 storage tree: the folder holding images/ and
@@ -209,7 +211,7 @@ func (r *Repository) Tag(name string) (*Tag, error) {
 
 func (r *Repository) readTag(name string) (*Tag, error) {
 	p := r.path("tag_" + name)
-	b, err := fs.ReadFile(r.s.fsys, p)
+	b, err := readMeta(r.s.fsys, p)
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +220,7 @@ func (r *Repository) readTag(name string) (*Tag, error) {
 	if fi, err := fs.Stat(r.s.fsys, p); err == nil {
 		t.ModTime = fi.ModTime()
 	}
-	jb, err := fs.ReadFile(r.s.fsys, r.path("tag"+name+"_json"))
+	jb, err := readMeta(r.s.fsys, r.path("tag"+name+"_json"))
 	switch {
 	case err == nil:
 		var meta struct {
@@ -270,7 +272,7 @@ func (s *Storage) Image(id string) (*Image, error) {
 	if !ValidID(id) {
 		return nil, fmt.Errorf("image %q: %w: not a 16- or 64-hex id", id, ErrInvalidImage)
 	}
-	b, err := fs.ReadFile(s.fsys, s.path("images", id, "json"))
+	b, err := readMeta(s.fsys, s.path("images", id, "json"))
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", id, err)
 	}
@@ -289,14 +291,14 @@ func (s *Storage) Image(id string) (*Image, error) {
 		return nil, fmt.Errorf("image %s: json: %w: parent %q", id, ErrInvalidImage, meta.Parent)
 	}
 	img.Parent = meta.Parent
-	if ab, err := fs.ReadFile(s.fsys, s.path("images", id, "ancestry")); err == nil {
+	if ab, err := readMeta(s.fsys, s.path("images", id, "ancestry")); err == nil {
 		if err := json.Unmarshal(ab, &img.Ancestry); err != nil || img.Ancestry == nil {
 			return nil, fmt.Errorf("image %s: ancestry: %w: not a JSON list of ids", id, ErrInvalidImage)
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("image %s: %w", id, err)
 	}
-	if cb, err := fs.ReadFile(s.fsys, s.path("images", id, "_checksum")); err == nil {
+	if cb, err := readMeta(s.fsys, s.path("images", id, "_checksum")); err == nil {
 		if json.Unmarshal(cb, &img.Checksums) != nil {
 			// The oldest form: one bare string, not JSON.
 			img.Checksums = []string{strings.TrimSpace(string(cb))}
@@ -444,3 +446,24 @@ var (
 	// ErrChecksumMismatch: the layer does not hash to its _checksum.
 	ErrChecksumMismatch = errors.New("checksum mismatch")
 )
+
+// maxMeta bounds what is read of a v1 metadata file (a tag, an image's
+// json, ancestry or _checksum): the largest docker ever wrote are image
+// json files of some kilobytes, and a longer one is not read whole.
+const maxMeta = 8 << 20
+
+// readMeta reads the metadata file name, refusing one longer than maxMeta
+// (an error wrapping ErrInvalidImage) or one that is not a regular file.
+func readMeta(fsys fs.FS, name string) ([]byte, error) {
+	if fi, err := fs.Stat(fsys, name); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w: not a regular file", name, regstore.ErrNotRegular)
+	}
+	b, err := regstore.ReadFileMax(fsys, name, maxMeta)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxMeta {
+		return nil, fmt.Errorf("%s: %w: longer than %d bytes", name, ErrInvalidImage, maxMeta)
+	}
+	return b, nil
+}
