@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -44,23 +48,24 @@ contents (and a warning goes to stderr).`,
 				return err
 			}
 			defer closeStore()
-			out, err := inspect(ctx, s)
-			if err != nil {
-				return err
-			}
+			bw := bufio.NewWriter(stdout)
 			if *asJSON {
-				return writeJSON(stdout, out)
+				err = inspectJSON(ctx, s, bw)
+			} else {
+				err = inspectText(ctx, s, bw)
 			}
-			return out.print(stdout)
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
+			}
+			return err
 		}
 	},
 }
 
+// inspectOutput is what inspect keeps across repositories: only the
+// warnings, printed at the end. Repositories and blobs are printed as they
+// are read, so that memory does not grow with the tree.
 type inspectOutput struct {
-	Repositories map[string]*repoOutput  `json:"repositories"`
-	Blobs        map[digest.Digest]int64 `json:"blobs"`
-
-	order    []string // repositories in catalog order
 	warnings []string
 }
 
@@ -83,36 +88,120 @@ type manifestOutput struct {
 	kinds []string // "config", "layer" or "child", per reference
 }
 
-func inspect(ctx context.Context, s *regstore.Store) (*inspectOutput, error) {
-	out := &inspectOutput{Repositories: map[string]*repoOutput{}, Blobs: map[digest.Digest]int64{}}
+// inspectJSON writes what writeJSON would for {"repositories": {name:
+// repoOutput}, "blobs": {digest: size}}, one repository and one blob at a
+// time: the repositories sorted by name (as a map's keys are), the blobs in
+// listing order, which is digest order.
+func inspectJSON(ctx context.Context, s *regstore.Store, w io.Writer) error {
+	var names []string
 	for r, err := range s.Repositories() {
 		if err != nil {
-			return nil, err
+			return err
 		}
+		names = append(names, r.Name())
+	}
+	slices.Sort(names)
+	ew := &errWriter{w: w}
+	ew.printf("{\n  \"repositories\": {")
+	out := &inspectOutput{}
+	for i, name := range names {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
+		}
+		r, err := s.Repository(name)
+		if err != nil {
+			return err
 		}
 		ro, err := inspectRepository(r, out)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out.order = append(out.order, r.Name())
-		out.Repositories[r.Name()] = ro
-	}
-	for d, err := range s.Blobs() {
+		key, err := json.Marshal(name)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		b, err := s.Blob(d)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // removed meanwhile
-		}
+		val, err := json.MarshalIndent(ro, "    ", "  ")
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out.Blobs[d] = b.Size()
+		if i > 0 {
+			ew.printf(",")
+		}
+		ew.printf("\n    %s: %s", key, val)
+		if ew.err != nil {
+			return ew.err
+		}
 	}
-	return out, nil
+	if len(names) > 0 {
+		ew.printf("\n  ")
+	}
+	ew.printf("},\n  \"blobs\": {")
+	n := 0
+	var last digest.Digest
+	for b, err := range s.BlobFiles() {
+		if err != nil {
+			return err
+		}
+		if n > 0 && b.Digest <= last {
+			return fmt.Errorf("inspect: blobs listed out of order (%s after %s)", b.Digest, last)
+		}
+		if n > 0 {
+			ew.printf(",")
+		}
+		ew.printf("\n    %q: %d", b.Digest, b.Info.Size())
+		last = b.Digest
+		n++
+		if ew.err != nil {
+			return ew.err
+		}
+	}
+	if n > 0 {
+		ew.printf("\n  ")
+	}
+	ew.printf("}\n}\n")
+	return ew.err
+}
+
+// inspectText prints each repository as it is read, in catalog order,
+// then the totals and the warnings.
+func inspectText(ctx context.Context, s *regstore.Store, w io.Writer) error {
+	ew := &errWriter{w: w}
+	out := &inspectOutput{}
+	var repos, manifests, tags int
+	for r, err := range s.Repositories() {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ro, err := inspectRepository(r, out)
+		if err != nil {
+			return err
+		}
+		repos++
+		manifests += len(ro.Manifests)
+		tags += len(ro.Tags)
+		ro.print(ew, r.Name())
+		if ew.err != nil {
+			return ew.err
+		}
+	}
+	var blobs int
+	var bytes int64
+	for b, err := range s.BlobFiles() {
+		if err != nil {
+			return err
+		}
+		blobs++
+		bytes += b.Info.Size()
+	}
+	ew.printf("\n%d repositories, %d tags, %d manifests; %d blobs, %s\n",
+		repos, tags, manifests, blobs, humanBytes(bytes))
+	for _, warn := range out.warnings {
+		ew.printf("warning: %s\n", warn)
+	}
+	return ew.err
 }
 
 func inspectRepository(r *regstore.Repository, out *inspectOutput) (*repoOutput, error) {
@@ -167,60 +256,44 @@ func inspectRepository(r *regstore.Repository, out *inspectOutput) (*repoOutput,
 	return ro, nil
 }
 
-func (out *inspectOutput) print(w io.Writer) error {
-	ew := &errWriter{w: w}
-	var manifests, tags int
-	for _, name := range out.order {
-		ro := out.Repositories[name]
-		manifests += len(ro.Manifests)
-		tags += len(ro.Tags)
-		ew.printf("%s\n", name)
-		tagsOf := map[digest.Digest][]string{}
-		ew.printf("  tags (%d)\n", len(ro.Tags))
-		for _, t := range ro.tagOrder {
-			d := ro.Tags[t]
-			switch {
-			case d == "":
-				ew.printf("    %s  (no current link)\n", t)
-			case ro.Manifests[d] == nil:
-				ew.printf("    %s -> %s  (manifest not in the repository)\n", t, d)
-			default:
-				ew.printf("    %s -> %s\n", t, d)
-			}
-			tagsOf[d] = append(tagsOf[d], t)
+// print prints repository name as inspect's text output shows it.
+func (ro *repoOutput) print(ew *errWriter, name string) {
+	ew.printf("%s\n", name)
+	tagsOf := map[digest.Digest][]string{}
+	ew.printf("  tags (%d)\n", len(ro.Tags))
+	for _, t := range ro.tagOrder {
+		d := ro.Tags[t]
+		switch {
+		case d == "":
+			ew.printf("    %s  (no current link)\n", t)
+		case ro.Manifests[d] == nil:
+			ew.printf("    %s -> %s  (manifest not in the repository)\n", t, d)
+		default:
+			ew.printf("    %s -> %s\n", t, d)
 		}
-		ew.printf("  manifests (%d)\n", len(ro.Manifests))
-		for _, d := range ro.manifestOrder {
-			mo := ro.Manifests[d]
-			label := "untagged"
-			if ts := tagsOf[d]; len(ts) > 0 {
-				label = strings.Join(ts, ", ")
-			}
-			if mo.Error != "" {
-				ew.printf("    %s  %d B  [%s]  ERROR: %s\n", d, mo.Size, label, mo.Error)
-				continue
-			}
-			ew.printf("    %s  %s  %d B  [%s]\n", d, mo.MediaType, mo.Size, label)
-			for i, ref := range mo.References {
-				ew.printf("      %-7s %s\n", mo.kinds[i], ref)
-			}
-			if mo.Subject != "" {
-				ew.printf("      %-7s %s\n", "subject", mo.Subject)
-			}
+		tagsOf[d] = append(tagsOf[d], t)
+	}
+	ew.printf("  manifests (%d)\n", len(ro.Manifests))
+	for _, d := range ro.manifestOrder {
+		mo := ro.Manifests[d]
+		label := "untagged"
+		if ts := tagsOf[d]; len(ts) > 0 {
+			label = strings.Join(ts, ", ")
 		}
-		ew.printf("  layers (%d)\n", len(ro.Layers))
-		for _, d := range ro.Layers {
-			ew.printf("    %s\n", d)
+		if mo.Error != "" {
+			ew.printf("    %s  %d B  [%s]  ERROR: %s\n", d, mo.Size, label, mo.Error)
+			continue
+		}
+		ew.printf("    %s  %s  %d B  [%s]\n", d, mo.MediaType, mo.Size, label)
+		for i, ref := range mo.References {
+			ew.printf("      %-7s %s\n", mo.kinds[i], ref)
+		}
+		if mo.Subject != "" {
+			ew.printf("      %-7s %s\n", "subject", mo.Subject)
 		}
 	}
-	var bytes int64
-	for _, n := range out.Blobs {
-		bytes += n
+	ew.printf("  layers (%d)\n", len(ro.Layers))
+	for _, d := range ro.Layers {
+		ew.printf("    %s\n", d)
 	}
-	ew.printf("\n%d repositories, %d tags, %d manifests; %d blobs, %s\n",
-		len(out.Repositories), tags, manifests, len(out.Blobs), humanBytes(bytes))
-	for _, warn := range out.warnings {
-		ew.printf("warning: %s\n", warn)
-	}
-	return ew.err
 }
