@@ -50,3 +50,22 @@ func TestBlobTableIndex(t *testing.T) {
 	_, ok = tb.index(digest.SHA512.FromString("b"))
 	assert.False(t, ok)
 }
+
+// TestBlobTableSortKeys: a listing out of digest order is sorted, sizes
+// following their keys, and a repeated digest kept once.
+func TestBlobTableSortKeys(t *testing.T) {
+	var tb blobTable
+	for _, s := range []string{"c", "a", "bb", "a", "dddd"} {
+		k, _ := sha256Key(digest.FromString(s))
+		tb.keys = append(tb.keys, k)
+		tb.sizes = append(tb.sizes, int64(len(s)))
+	}
+	tb.sortKeys()
+	assert.Len(t, tb.keys, 4)
+	assert.True(t, slices.IsSortedFunc(tb.keys, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }))
+	for _, s := range []string{"a", "bb", "c", "dddd"} {
+		i, ok := tb.index(digest.FromString(s))
+		assert.True(t, ok, s)
+		assert.EqualValues(t, len(s), tb.sizes[i], s)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"iter"
 	"slices"
+	"sort"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
@@ -244,32 +245,27 @@ type blobTable struct {
 }
 
 func (t *blobTable) load(s *regstore.Store) error {
-	type entry struct {
-		key  [32]byte
-		size int64
-	}
-	var sha []entry
+	// Keys and sizes are appended as listed, in the listing's order, which
+	// is digest order on every backend: no second copy to sort.
 	var other []regstore.BlobFile
+	sorted := true
 	for b, err := range s.BlobFiles() {
 		if err != nil {
 			return err
 		}
-		if k, ok := sha256Key(b.Digest); ok {
-			sha = append(sha, entry{k, b.Info.Size()})
-		} else {
+		k, ok := sha256Key(b.Digest)
+		if !ok {
 			other = append(other, b)
+			continue
 		}
+		if n := len(t.keys); n > 0 && bytes.Compare(t.keys[n-1][:], k[:]) >= 0 {
+			sorted = false
+		}
+		t.keys = append(t.keys, k)
+		t.sizes = append(t.sizes, b.Info.Size())
 	}
-	cmp := func(a, b entry) int { return bytes.Compare(a.key[:], b.key[:]) }
-	if !slices.IsSortedFunc(sha, cmp) {
-		slices.SortFunc(sha, cmp)
-	}
-	sha = slices.CompactFunc(sha, func(a, b entry) bool { return a.key == b.key })
-	n := len(sha) + len(other)
-	t.keys, t.sizes, t.flags = make([][32]byte, len(sha)), make([]int64, 0, n), make([]uint8, n)
-	for i, e := range sha {
-		t.keys[i] = e.key
-		t.sizes = append(t.sizes, e.size)
+	if !sorted {
+		t.sortKeys()
 	}
 	for _, b := range other {
 		if _, dup := t.other[b.Digest]; dup {
@@ -281,8 +277,33 @@ func (t *blobTable) load(s *regstore.Store) error {
 		t.other[b.Digest] = uint32(len(t.sizes))
 		t.sizes = append(t.sizes, b.Info.Size())
 	}
-	t.flags = t.flags[:len(t.sizes)]
+	t.flags = make([]uint8, len(t.sizes))
 	return nil
+}
+
+// sortKeys sorts the sha256 keys, with their sizes, and drops repeated
+// ones.
+func (t *blobTable) sortKeys() {
+	sort.Sort(byKey{t})
+	n := 0
+	for i := range t.keys {
+		if n > 0 && t.keys[n-1] == t.keys[i] {
+			continue
+		}
+		t.keys[n], t.sizes[n] = t.keys[i], t.sizes[i]
+		n++
+	}
+	t.keys, t.sizes = t.keys[:n], t.sizes[:n]
+}
+
+// byKey sorts a table's sha256 keys and their sizes together.
+type byKey struct{ t *blobTable }
+
+func (b byKey) Len() int           { return len(b.t.keys) }
+func (b byKey) Less(i, j int) bool { return bytes.Compare(b.t.keys[i][:], b.t.keys[j][:]) < 0 }
+func (b byKey) Swap(i, j int) {
+	b.t.keys[i], b.t.keys[j] = b.t.keys[j], b.t.keys[i]
+	b.t.sizes[i], b.t.sizes[j] = b.t.sizes[j], b.t.sizes[i]
 }
 
 // index is the blob's index in the table.
