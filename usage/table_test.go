@@ -2,11 +2,13 @@ package usage
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestSHA256Key(t *testing.T) {
@@ -28,11 +30,15 @@ func TestSHA256Key(t *testing.T) {
 func TestBlobTableIndex(t *testing.T) {
 	var tb blobTable
 	names := []string{"a", "b", "c", "d"}
+	var keys [][32]byte
 	for _, s := range names {
 		k, _ := sha256Key(digest.FromString(s))
-		tb.keys = append(tb.keys, k)
+		keys = append(keys, k)
 	}
-	slices.SortFunc(tb.keys, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	slices.SortFunc(keys, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	for _, k := range keys {
+		tb.add(k, 1)
+	}
 	other := digest.SHA512.FromString("a")
 	tb.other = map[digest.Digest]uint32{other: 4}
 	for _, s := range names {
@@ -40,7 +46,7 @@ func TestBlobTableIndex(t *testing.T) {
 		i, ok := tb.index(d)
 		assert.True(t, ok, s)
 		k, _ := sha256Key(d)
-		assert.Equal(t, k, tb.keys[i], s)
+		assert.Equal(t, k, *tb.key(int(i)), s)
 	}
 	_, ok := tb.index(digest.FromString("e"))
 	assert.False(t, ok, "not in the table")
@@ -55,17 +61,22 @@ func TestBlobTableIndex(t *testing.T) {
 // following their keys, and a repeated digest kept once.
 func TestBlobTableSortKeys(t *testing.T) {
 	var tb blobTable
-	for _, s := range []string{"c", "a", "bb", "a", "dddd"} {
-		k, _ := sha256Key(digest.FromString(s))
-		tb.keys = append(tb.keys, k)
-		tb.sizes = append(tb.sizes, int64(len(s)))
+	// More than one chunk, in reverse order, every digest twice.
+	n := chunkLen + chunkLen/2
+	for i := 2*n - 1; i >= 0; i-- {
+		d := digest.FromString(fmt.Sprint(i / 2))
+		k, _ := sha256Key(d)
+		tb.add(k, int64(i/2))
 	}
 	tb.sortKeys()
-	assert.Len(t, tb.keys, 4)
-	assert.True(t, slices.IsSortedFunc(tb.keys, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) }))
-	for _, s := range []string{"a", "bb", "c", "dddd"} {
-		i, ok := tb.index(digest.FromString(s))
-		assert.True(t, ok, s)
-		assert.EqualValues(t, len(s), tb.sizes[i], s)
+	assert.Equal(t, n, tb.n)
+	assert.Len(t, tb.chunks, 2)
+	for i := 1; i < tb.n; i++ {
+		require.Negative(t, bytes.Compare(tb.key(i - 1)[:], tb.key(i)[:]), "sorted, no repeats")
+	}
+	for _, v := range []int{0, 1, chunkLen, n - 1} {
+		i, ok := tb.index(digest.FromString(fmt.Sprint(v)))
+		assert.True(t, ok, v)
+		assert.EqualValues(t, v, tb.size(i), "the size follows its key")
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"iter"
-	"slices"
 	"sort"
 
 	"github.com/opencontainers/go-digest"
@@ -121,8 +120,8 @@ func Measure(ctx context.Context, s *regstore.Store) (*Report, error) {
 // Accounting is the store-wide state of a space accounting, from
 // [Account]: every blob data file's digest and size and, per blob, whether
 // one or more repositories reference it, whether a tag reaches it and
-// whether a _layers link names it. It takes about 41 bytes per blob and
-// nothing per repository, tag or manifest.
+// whether a _layers link names it. It takes 41 bytes per blob and nothing
+// per repository, tag or manifest.
 type Accounting struct {
 	s      *regstore.Store
 	blobs  blobTable
@@ -148,9 +147,9 @@ func Account(ctx context.Context, s *regstore.Store) (*Accounting, error) {
 	if err := a.blobs.load(s); err != nil {
 		return nil, err
 	}
-	a.totals.Blobs = len(a.blobs.sizes)
-	for _, n := range a.blobs.sizes {
-		a.totals.TotalBytes += n
+	a.totals.Blobs = a.blobs.len()
+	for i := range a.totals.Blobs {
+		a.totals.TotalBytes += a.blobs.size(uint32(i))
 	}
 	sc := newScanner(a)
 	for r, err := range s.Repositories() {
@@ -174,8 +173,9 @@ func Account(ctx context.Context, s *regstore.Store) (*Accounting, error) {
 		}
 		a.totals.UploadBytes += sc.uploads
 	}
-	for i, n := range a.blobs.sizes {
-		switch f := a.blobs.flags[i]; {
+	for i, f := range a.blobs.flags {
+		n := a.blobs.size(uint32(i))
+		switch {
 		case f&tagged != 0:
 			a.totals.TaggedBytes += n
 		case f&refOne != 0:
@@ -235,18 +235,54 @@ const (
 )
 
 // blobTable is every blob data file of the store, as an index: sha256
-// digests as sorted 32-byte keys (their index is the blob's), then blobs of
-// other algorithms, rare, in a map.
+// digests as sorted 32-byte keys with their sizes (a blob's index is its
+// position), then blobs of other algorithms, rare, in a map. The keys and
+// sizes are kept in fixed-size chunks, so that the table grows without
+// copying: its memory is 40 bytes per blob, plus one for the flags, with no
+// slack and no transient second copy.
 type blobTable struct {
-	keys  [][32]byte
-	other map[digest.Digest]uint32
-	sizes []int64
-	flags []uint8
+	chunks     []*chunk
+	n          int // sha256 blobs
+	other      map[digest.Digest]uint32
+	otherSizes []int64
+	flags      []uint8
+}
+
+const (
+	chunkBits = 12
+	chunkLen  = 1 << chunkBits
+)
+
+type chunk struct {
+	keys  [chunkLen][32]byte
+	sizes [chunkLen]int64
+}
+
+func (t *blobTable) len() int { return t.n + len(t.otherSizes) }
+
+func (t *blobTable) key(i int) *[32]byte { return &t.chunks[i>>chunkBits].keys[i&(chunkLen-1)] }
+
+func (t *blobTable) sizeAt(i int) *int64 { return &t.chunks[i>>chunkBits].sizes[i&(chunkLen-1)] }
+
+// size is the size of blob i.
+func (t *blobTable) size(i uint32) int64 {
+	if int(i) < t.n {
+		return *t.sizeAt(int(i))
+	}
+	return t.otherSizes[int(i)-t.n]
+}
+
+func (t *blobTable) add(k [32]byte, size int64) {
+	if t.n == len(t.chunks)*chunkLen {
+		t.chunks = append(t.chunks, new(chunk))
+	}
+	*t.key(t.n), *t.sizeAt(t.n) = k, size
+	t.n++
 }
 
 func (t *blobTable) load(s *regstore.Store) error {
-	// Keys and sizes are appended as listed, in the listing's order, which
-	// is digest order on every backend: no second copy to sort.
+	// Keys are added as listed, in the listing's order, which is digest
+	// order on every backend: they are sorted only when it is not.
 	var other []regstore.BlobFile
 	sorted := true
 	for b, err := range s.BlobFiles() {
@@ -258,11 +294,10 @@ func (t *blobTable) load(s *regstore.Store) error {
 			other = append(other, b)
 			continue
 		}
-		if n := len(t.keys); n > 0 && bytes.Compare(t.keys[n-1][:], k[:]) >= 0 {
+		if t.n > 0 && bytes.Compare(t.key(t.n - 1)[:], k[:]) >= 0 {
 			sorted = false
 		}
-		t.keys = append(t.keys, k)
-		t.sizes = append(t.sizes, b.Info.Size())
+		t.add(k, b.Info.Size())
 	}
 	if !sorted {
 		t.sortKeys()
@@ -274,10 +309,10 @@ func (t *blobTable) load(s *regstore.Store) error {
 		if t.other == nil {
 			t.other = map[digest.Digest]uint32{}
 		}
-		t.other[b.Digest] = uint32(len(t.sizes))
-		t.sizes = append(t.sizes, b.Info.Size())
+		t.other[b.Digest] = uint32(t.len())
+		t.otherSizes = append(t.otherSizes, b.Info.Size())
 	}
-	t.flags = make([]uint8, len(t.sizes))
+	t.flags = make([]uint8, t.len())
 	return nil
 }
 
@@ -286,31 +321,34 @@ func (t *blobTable) load(s *regstore.Store) error {
 func (t *blobTable) sortKeys() {
 	sort.Sort(byKey{t})
 	n := 0
-	for i := range t.keys {
-		if n > 0 && t.keys[n-1] == t.keys[i] {
+	for i := range t.n {
+		if n > 0 && *t.key(n - 1) == *t.key(i) {
 			continue
 		}
-		t.keys[n], t.sizes[n] = t.keys[i], t.sizes[i]
+		*t.key(n), *t.sizeAt(n) = *t.key(i), *t.sizeAt(i)
 		n++
 	}
-	t.keys, t.sizes = t.keys[:n], t.sizes[:n]
+	t.n = n
+	t.chunks = t.chunks[:(n+chunkLen-1)/chunkLen]
 }
 
 // byKey sorts a table's sha256 keys and their sizes together.
 type byKey struct{ t *blobTable }
 
-func (b byKey) Len() int           { return len(b.t.keys) }
-func (b byKey) Less(i, j int) bool { return bytes.Compare(b.t.keys[i][:], b.t.keys[j][:]) < 0 }
+func (b byKey) Len() int           { return b.t.n }
+func (b byKey) Less(i, j int) bool { return bytes.Compare(b.t.key(i)[:], b.t.key(j)[:]) < 0 }
 func (b byKey) Swap(i, j int) {
-	b.t.keys[i], b.t.keys[j] = b.t.keys[j], b.t.keys[i]
-	b.t.sizes[i], b.t.sizes[j] = b.t.sizes[j], b.t.sizes[i]
+	ki, kj := b.t.key(i), b.t.key(j)
+	*ki, *kj = *kj, *ki
+	si, sj := b.t.sizeAt(i), b.t.sizeAt(j)
+	*si, *sj = *sj, *si
 }
 
 // index is the blob's index in the table.
 func (t *blobTable) index(d digest.Digest) (uint32, bool) {
 	if k, ok := sha256Key(d); ok {
-		i, found := slices.BinarySearchFunc(t.keys, k, func(e, k [32]byte) int { return bytes.Compare(e[:], k[:]) })
-		return uint32(i), found
+		i := sort.Search(t.n, func(i int) bool { return bytes.Compare(t.key(i)[:], k[:]) >= 0 })
+		return uint32(i), i < t.n && *t.key(i) == k
 	}
 	i, ok := t.other[d]
 	return i, ok
@@ -507,9 +545,9 @@ func (sc *scanner) account(r *regstore.Repository) (Repository, error) {
 		ru.Tags = []Tag{}
 	}
 	for i := range sc.all {
-		ru.ReferencedBytes += t.sizes[i]
+		ru.ReferencedBytes += t.size(i)
 		if unique(i) {
-			ru.UniqueBytes += t.sizes[i]
+			ru.UniqueBytes += t.size(i)
 		}
 	}
 	ru.SharedBytes = ru.ReferencedBytes - ru.UniqueBytes
@@ -523,7 +561,7 @@ func (sc *scanner) account(r *regstore.Repository) (Repository, error) {
 	for k, s := range sc.tagSets {
 		tu := &ru.Tags[k]
 		for i := range s {
-			n := t.sizes[i]
+			n := t.size(i)
 			tu.ReferencedBytes += n
 			if unique(i) && tagCount[i] == 1 {
 				tu.UniqueBytes += n
