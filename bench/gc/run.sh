@@ -30,7 +30,8 @@
 #                          cold-cache numbers instead of warm ones
 #
 # Quick check: REPOS=50 REPEAT=1 bench/gc/run.sh
-# Results: the Performance section of the top-level README.md.
+# Results: the Performance section of the top-level README.md and
+# docs/performance.md (floors and memory scaling).
 # Caveat: on a VM with proactive page reclaim (kdamond), a long run can lose
 # part of the page cache; compare the cpu_s column as well as wall_s.
 set -euo pipefail

@@ -24,6 +24,7 @@
 #
 # Quick check: SIZES="20 80" REPEAT=1 bench/scaling/run.sh
 # Exit status 1 if some command grows by more than LIMIT bytes per blob.
+# Results: docs/performance.md.
 set -euo pipefail
 
 SIZES=${SIZES:-"250 1000 4000"}
