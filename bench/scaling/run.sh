@@ -19,6 +19,9 @@
 #   REPEAT=2               rounds; the best of each figure is reported
 #   WORKERS=4              --workers for gc and check
 #   LIMIT=64               bytes per blob the growth must stay within
+#   WARM=1                 read every link file of a tree before measuring
+#                          on it (0: skip; on a loaded VM this alone can take
+#                          many minutes for 4,000 repositories)
 #   WORK=<dir>             where trees, binaries and outputs go (default: a
 #                          new temporary directory, removed afterwards)
 #
@@ -30,7 +33,7 @@ set -euo pipefail
 SIZES=${SIZES:-"250 1000 4000"}
 MANIFESTS=${MANIFESTS:-20} TAGS=${TAGS:-20} LAYERS=${LAYERS:-5} BLOBSIZE=${BLOBSIZE:-256}
 SHARED=${SHARED:-0.3} UNTAGGED=${UNTAGGED:-0.25} SEED=${SEED:-1}
-REPEAT=${REPEAT:-2} WORKERS=${WORKERS:-4} LIMIT=${LIMIT:-64}
+REPEAT=${REPEAT:-2} WORKERS=${WORKERS:-4} LIMIT=${LIMIT:-64} WARM=${WARM:-1}
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -105,7 +108,9 @@ results="$WORK/out/results"
 : >"$results"
 for n in $SIZES; do
   root="$WORK/r$n/root"
-  find "$root" -type f -name link -exec cat {} + >/dev/null # warm the page cache
+  if [ "$WARM" = 1 ]; then
+    find "$root" -type f -name link -exec cat {} + >/dev/null # warm the page cache
+  fi
   for round in $(seq "$REPEAT"); do
     for c in "${cmds[@]}"; do
       echo "== $n repositories, round $round: $c" >&2
