@@ -122,6 +122,8 @@ func Measure(ctx context.Context, s *regstore.Store) (*Report, error) {
 // one or more repositories reference it, whether a tag reaches it and
 // whether a _layers link names it. It takes 41 bytes per blob and nothing
 // per repository, tag or manifest.
+// Once made, it is only read: its methods may be called from several
+// goroutines at once.
 type Accounting struct {
 	s      *regstore.Store
 	blobs  blobTable
