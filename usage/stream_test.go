@@ -3,6 +3,7 @@ package usage_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/regstore/regstore"
@@ -119,4 +120,34 @@ func ExampleAccount() {
 	// blobs: 7
 	// app shared: 1000 tags: 1
 	// web shared: 1000 tags: 1
+}
+
+// TestAccountConcurrentReads: an Accounting is only read once made; under
+// the race detector, two goroutines iterating it at once show it.
+func TestAccountConcurrentReads(t *testing.T) {
+	ctx := context.Background()
+	u := buildUsageTree(t, kitBackends[0].load)
+	want, err := usage.Measure(ctx, u.s)
+	require.NoError(t, err)
+	a, err := usage.Account(ctx, u.s)
+	require.NoError(t, err)
+	got := make([][]usage.Repository, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Go(func() {
+			for ru, err := range a.Repositories(ctx) {
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				got[i] = append(got[i], ru)
+			}
+		})
+	}
+	wg.Wait()
+	for i := range got {
+		require.NoError(t, errs[i])
+		assert.Equal(t, want.Repositories, got[i])
+	}
 }
