@@ -85,16 +85,18 @@ func TestUsage(t *testing.T) {
 
 			m1, m2, mo, mb, mi, mch := mc(u.img1), mc(u.img2), mc(u.old), mc(u.imgB), u.ix.Size(), mc(u.child)
 			want := &usage.Report{
-				Blobs: 19, // 11 manifests and configs, 6 layers, loose, orphan
-				TotalBytes: m1 + m2 + mo + mb + mi + mch +
-					1000 + 100 + 200 + 400 + 20 + 3000 + 7 + 5,
-				// img1, img2, imgB, the index and its child.
-				TaggedBytes: m1 + m2 + mb + mi + mch + 1000 + 100 + 200 + 20 + 3000,
-				// old and a3; a1 is also img1's, which is tagged.
-				UntaggedBytes:   mo + 400,
-				OrphanedBytes:   7 + 5,
-				LinkedOnlyBytes: 7,
-				UploadBytes:     24,
+				Totals: usage.Totals{
+					Blobs: 19, // 11 manifests and configs, 6 layers, loose, orphan
+					TotalBytes: m1 + m2 + mo + mb + mi + mch +
+						1000 + 100 + 200 + 400 + 20 + 3000 + 7 + 5,
+					// img1, img2, imgB, the index and its child.
+					TaggedBytes: m1 + m2 + mb + mi + mch + 1000 + 100 + 200 + 20 + 3000,
+					// old and a3; a1 is also img1's, which is tagged.
+					UntaggedBytes:   mo + 400,
+					OrphanedBytes:   7 + 5,
+					LinkedOnlyBytes: 7,
+					UploadBytes:     24,
+				},
 				Repositories: []usage.Repository{
 					{
 						Name: "a",

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
-	"text/tabwriter"
+	"iter"
+	"runtime/debug"
 
 	"github.com/regstore/regstore"
 	"github.com/regstore/regstore/usage"
@@ -50,60 +54,128 @@ order, tags sorted; a tag that does not resolve has no digest and counts 0.`,
 				return err
 			}
 			defer closeStore()
-			u, err := usage.Measure(ctx, s)
+			// The live heap is mostly the accounting's blob table, which
+			// holds no pointers: collecting more often costs little, and
+			// keeps the peak near the table's size rather than twice it.
+			defer debug.SetGCPercent(debug.SetGCPercent(duGCPercent))
+			a, err := usage.Account(ctx, s)
 			if err != nil {
 				return err
 			}
-			if names := inv.args[1:]; len(names) > 0 {
-				byName := map[string]usage.Repository{}
-				for _, ru := range u.Repositories {
-					byName[ru.Name] = ru
+			// The named repositories, checked before anything is printed.
+			var named []*regstore.Repository
+			for _, name := range inv.args[1:] {
+				r, err := s.Repository(name)
+				if err != nil {
+					return err
 				}
-				u.Repositories = []usage.Repository{}
-				for _, name := range names {
-					ru, ok := byName[name]
-					if !ok {
-						if err := regstore.ValidateName(name); err != nil {
-							return err
+				if ok, err := r.Exists(); err != nil {
+					return err
+				} else if !ok {
+					return fmt.Errorf("repository %s: %w", name, fs.ErrNotExist)
+				}
+				named = append(named, r)
+			}
+			repos := a.Repositories(ctx)
+			if len(inv.args) > 1 {
+				repos = func(yield func(usage.Repository, error) bool) {
+					for _, r := range named {
+						ru, err := a.Repository(ctx, r)
+						if !yield(ru, err) || err != nil {
+							return
 						}
-						return fmt.Errorf("repository %s: %w", name, fs.ErrNotExist)
 					}
-					u.Repositories = append(u.Repositories, ru)
 				}
 			}
-			for i := range u.Repositories {
-				if u.Repositories[i].Tags == nil {
-					u.Repositories[i].Tags = []usage.Tag{}
-				}
-			}
+			bw := bufio.NewWriter(inv.stdout)
 			if *asJSON {
-				return writeJSON(inv.stdout, u)
+				err = writeUsageJSON(bw, a.Totals(), repos)
+			} else {
+				err = printUsage(bw, a.Totals(), repos)
 			}
-			return printUsage(inv.stdout, u)
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
+			}
+			return err
 		}
 	},
 }
 
-func printUsage(w io.Writer, u *usage.Report) error {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
-	ew := &errWriter{w: tw}
-	ew.printf("REFERENCED\tUNIQUE\tSHARED\tFREED BY DELETE\tUPLOADS\t  REPOSITORY / TAG\n")
-	for _, ru := range u.Repositories {
-		ew.printf("%s\t%s\t%s\t%s\t%s\t  %s\n", shortBytes(ru.ReferencedBytes), shortBytes(ru.UniqueBytes),
-			shortBytes(ru.SharedBytes), shortBytes(ru.FreedBytes), shortBytes(ru.UploadBytes), ru.Name)
+// writeUsageJSON writes what writeJSON writes for a usage.Report, one
+// repository at a time.
+func writeUsageJSON(w io.Writer, totals usage.Totals, repos iter.Seq2[usage.Repository, error]) error {
+	head, err := json.MarshalIndent(totals, "", "  ")
+	if err != nil {
+		return err
+	}
+	ew := &errWriter{w: w}
+	ew.printf("%s,\n  \"repositories\": [", bytes.TrimSuffix(head, []byte("\n}")))
+	n := 0
+	for ru, err := range repos {
+		if err != nil {
+			return err
+		}
+		b, err := json.MarshalIndent(ru, "    ", "  ")
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			ew.printf(",")
+		}
+		ew.printf("\n    %s", b)
+		n++
+		if ew.err != nil {
+			return ew.err
+		}
+	}
+	if n > 0 {
+		ew.printf("\n  ")
+	}
+	ew.printf("]\n}\n")
+	return ew.err
+}
+
+// duGCPercent is du's GOGC while it runs.
+const duGCPercent = 25
+
+// The columns of du's table, right-aligned: as wide as their header or
+// the widest shortBytes value ("1023.9 KiB"), and two spaces apart, so that
+// rows print as they come.
+const duNumberWidth = len("1023.9 KiB")
+
+func printUsage(w io.Writer, totals usage.Totals, repos iter.Seq2[usage.Repository, error]) error {
+	ew := &errWriter{w: w}
+	widths := []int{}
+	row := func(cells ...string) {
+		for i, c := range cells[:len(cells)-1] {
+			ew.printf("%*s", widths[i]+2, c)
+		}
+		ew.printf("  %s\n", cells[len(cells)-1])
+	}
+	header := []string{"REFERENCED", "UNIQUE", "SHARED", "FREED BY DELETE", "UPLOADS", "REPOSITORY / TAG"}
+	for _, h := range header[:len(header)-1] {
+		widths = append(widths, max(len(h), duNumberWidth))
+	}
+	row(header...)
+	for ru, err := range repos {
+		if err != nil {
+			return err
+		}
+		row(shortBytes(ru.ReferencedBytes), shortBytes(ru.UniqueBytes), shortBytes(ru.SharedBytes),
+			shortBytes(ru.FreedBytes), shortBytes(ru.UploadBytes), ru.Name)
 		for _, tu := range ru.Tags {
 			target := "(does not resolve)"
 			if tu.Digest != "" {
 				target = string(tu.Digest)
 			}
-			ew.printf("%s\t%s\t%s\t%s\t\t    :%s -> %s\n", shortBytes(tu.ReferencedBytes), shortBytes(tu.UniqueBytes),
-				shortBytes(tu.SharedBytes), shortBytes(tu.FreedBytes), tu.Name, target)
+			row(shortBytes(tu.ReferencedBytes), shortBytes(tu.UniqueBytes), shortBytes(tu.SharedBytes),
+				shortBytes(tu.FreedBytes), "", fmt.Sprintf("  :%s -> %s", tu.Name, target))
+		}
+		if ew.err != nil {
+			return ew.err
 		}
 	}
-	if ew.err == nil {
-		ew.err = tw.Flush()
-	}
-	ew.w = w
+	u := totals
 	ew.printf("\nstore: %s, %s\n", count(u.Blobs, "blob"), humanBytes(u.TotalBytes))
 	ew.printf("  tagged:    %s\n", humanBytes(u.TaggedBytes))
 	ew.printf("  untagged:  %s (gc --delete-untagged frees it)\n", humanBytes(u.UntaggedBytes))

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"slices"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -46,14 +49,28 @@ contents (and a warning goes to stderr).`,
 				return err
 			}
 			defer closeStore()
-			out, err := inspect(ctx, s, inv.args[1:])
-			if err != nil {
-				return err
+			if len(inv.args) > 1 { // some repositories: small, built whole
+				out, err := inspect(ctx, s, inv.args[1:])
+				if err != nil {
+					return err
+				}
+				if *asJSON {
+					return writeJSON(stdout, out)
+				}
+				return out.print(stdout)
 			}
+			// The whole tree: streamed, one repository at a time, so that
+			// memory does not grow with the tree.
+			bw := bufio.NewWriter(stdout)
 			if *asJSON {
-				return writeJSON(stdout, out)
+				err = inspectJSON(ctx, s, bw)
+			} else {
+				err = inspectText(ctx, s, bw)
 			}
-			return out.print(stdout)
+			if ferr := bw.Flush(); err == nil {
+				err = ferr
+			}
+			return err
 		}
 	},
 }
@@ -104,20 +121,8 @@ func inspect(ctx context.Context, s *regstore.Store, names []string) (*inspectOu
 		out.order = append(out.order, r.Name())
 		out.Repositories[r.Name()] = ro
 	}
-	// What the registry would list and regstore does not: directories
-	// holding _manifests with a name regstore cannot name, and symbolic
-	// links (the registry follows them).
-	for name, err := range s.RepositoryNames() {
-		if errors.Is(err, regstore.ErrSymlink) {
-			out.warnings = append(out.warnings, fmt.Sprintf("%v: not listed; the registry follows it (see regstore check)", err))
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-		if regstore.ValidateName(name) != nil {
-			out.warnings = append(out.warnings, fmt.Sprintf("repository directory %q: not a valid repository name, not listed; the registry lists it (see regstore check)", name))
-		}
+	if err := unlistedWarnings(s, out); err != nil {
+		return nil, err
 	}
 	for d, err := range s.Blobs() {
 		if err != nil {
@@ -283,4 +288,184 @@ func inspectRepositories(ctx context.Context, s *regstore.Store, names []string,
 		}
 	}
 	return out, nil
+}
+
+// inspectJSON writes what writeJSON would for {"repositories": {name:
+// repoOutput}, "blobs": {digest: size}}, one repository and one blob at a
+// time: the repositories sorted by name (as a map's keys are), the blobs in
+// listing order, which is digest order.
+func inspectJSON(ctx context.Context, s *regstore.Store, w io.Writer) error {
+	var names []string
+	for r, err := range s.Repositories() {
+		if err != nil {
+			return err
+		}
+		names = append(names, r.Name())
+	}
+	slices.Sort(names)
+	ew := &errWriter{w: w}
+	ew.printf("{\n  \"repositories\": {")
+	out := &inspectOutput{}
+	for i, name := range names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r, err := s.Repository(name)
+		if err != nil {
+			return err
+		}
+		ro, err := inspectRepository(r, out)
+		if err != nil {
+			return err
+		}
+		key, err := json.Marshal(name)
+		if err != nil {
+			return err
+		}
+		val, err := json.MarshalIndent(ro, "    ", "  ")
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			ew.printf(",")
+		}
+		ew.printf("\n    %s: %s", key, val)
+		if ew.err != nil {
+			return ew.err
+		}
+	}
+	if len(names) > 0 {
+		ew.printf("\n  ")
+	}
+	ew.printf("},\n  \"blobs\": {")
+	n := 0
+	var last digest.Digest
+	for b, err := range s.BlobFiles() {
+		if err != nil {
+			return err
+		}
+		if n > 0 && b.Digest <= last {
+			return fmt.Errorf("inspect: blobs listed out of order (%s after %s)", b.Digest, last)
+		}
+		if n > 0 {
+			ew.printf(",")
+		}
+		ew.printf("\n    %q: %d", b.Digest, b.Info.Size())
+		last = b.Digest
+		n++
+		if ew.err != nil {
+			return ew.err
+		}
+	}
+	if n > 0 {
+		ew.printf("\n  ")
+	}
+	ew.printf("}\n}\n")
+	return ew.err
+}
+
+// inspectText prints each repository as it is read, in catalog order,
+// then the totals and the warnings.
+func inspectText(ctx context.Context, s *regstore.Store, w io.Writer) error {
+	ew := &errWriter{w: w}
+	out := &inspectOutput{}
+	var repos, manifests, tags int
+	for r, err := range s.Repositories() {
+		if err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ro, err := inspectRepository(r, out)
+		if err != nil {
+			return err
+		}
+		repos++
+		manifests += len(ro.Manifests)
+		tags += len(ro.Tags)
+		ro.print(ew, r.Name())
+		if ew.err != nil {
+			return ew.err
+		}
+	}
+	var blobs int
+	var bytes int64
+	for b, err := range s.BlobFiles() {
+		if err != nil {
+			return err
+		}
+		blobs++
+		bytes += b.Info.Size()
+	}
+	ew.printf("\n%s, %s, %s; %s, %s\n",
+		count(repos, "repository"), count(tags, "tag"), count(manifests, "manifest"), count(blobs, "blob"), humanBytes(bytes))
+	if err := unlistedWarnings(s, out); err != nil {
+		return err
+	}
+	for _, warn := range out.warnings {
+		ew.printf("warning: %s\n", warn)
+	}
+	return ew.err
+}
+
+// print prints repository name as inspect's text output shows it.
+func (ro *repoOutput) print(ew *errWriter, name string) {
+	ew.printf("%s\n", name)
+	tagsOf := map[digest.Digest][]string{}
+	ew.printf("  tags (%d)\n", len(ro.Tags))
+	for _, t := range ro.tagOrder {
+		d := ro.Tags[t]
+		switch {
+		case d == "":
+			ew.printf("    %s  (no current link)\n", t)
+		case ro.Manifests[d] == nil:
+			ew.printf("    %s -> %s  (manifest not in the repository)\n", t, d)
+		default:
+			ew.printf("    %s -> %s\n", t, d)
+		}
+		tagsOf[d] = append(tagsOf[d], t)
+	}
+	ew.printf("  manifests (%d)\n", len(ro.Manifests))
+	for _, d := range ro.manifestOrder {
+		mo := ro.Manifests[d]
+		label := "untagged"
+		if ts := tagsOf[d]; len(ts) > 0 {
+			label = strings.Join(ts, ", ")
+		}
+		if mo.Error != "" {
+			ew.printf("    %s  %d B  [%s]  ERROR: %s\n", d, mo.Size, label, mo.Error)
+			continue
+		}
+		ew.printf("    %s  %s  %d B  [%s]\n", d, mo.MediaType, mo.Size, label)
+		for i, ref := range mo.References {
+			ew.printf("      %-7s %s\n", mo.kinds[i], ref)
+		}
+		if mo.Subject != "" {
+			ew.printf("      %-7s %s\n", "subject", mo.Subject)
+		}
+	}
+	ew.printf("  layers (%d)\n", len(ro.Layers))
+	for _, d := range ro.Layers {
+		ew.printf("    %s\n", d)
+	}
+}
+
+// unlistedWarnings says what the registry would list and regstore does not:
+// directories holding _manifests with a name regstore cannot name, and
+// symbolic links (the registry follows them).
+func unlistedWarnings(s *regstore.Store, out *inspectOutput) error {
+	for name, err := range s.RepositoryNames() {
+		if errors.Is(err, regstore.ErrSymlink) {
+			out.warnings = append(out.warnings, fmt.Sprintf("%v: not listed; the registry follows it (see regstore check)", err))
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if regstore.ValidateName(name) != nil {
+			out.warnings = append(out.warnings, fmt.Sprintf("repository directory %q: not a valid repository name, not listed; the registry lists it (see regstore check)", name))
+		}
+	}
+	return nil
 }
