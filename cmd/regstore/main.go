@@ -148,6 +148,7 @@ var commands []*command
 func init() {
 	commands = []*command{inspectCommand, gcCommand, checkCommand, duCommand, purgeCommand, rmCommand,
 		importOCICommand, exportOCICommand, importDockerCommand, importSkopeoCommand, copyCommand}
+	commands = append(commands, pruneCommand)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
