@@ -1,6 +1,7 @@
 package retain
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -321,15 +322,26 @@ func decideRepo(r *regstore.Repository, rule *Rule, keepUntagged bool, plan *Pla
 				continue
 			}
 		}
-		m, err := r.Store().Manifest(tags[i].d)
+		// Most manifests are no referrers: only those that mention a
+		// subject are parsed.
+		if regstore.ValidateDigest(tags[i].d) != nil {
+			continue
+		}
+		p := r.Store().Layout().BlobData(tags[i].d)
+		raw, err := regstore.ReadFileMax(r.Store().FS(), p, regstore.MaxManifestSize)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return nil, &regstore.Error{Op: "prune", Repository: r.Name(), Reference: tags[i].name, Err: err}
+			return nil, &regstore.Error{Op: "prune", Repository: r.Name(), Reference: tags[i].name, Path: p, Err: err}
 		}
-		if subj, ok := m.Subject(); ok {
-			subjects[i] = subj.Digest
+		if !bytes.Contains(raw, []byte(`"subject"`)) {
+			continue
+		}
+		if m, err := regstore.ParseManifest(raw); err == nil {
+			if subj, ok := m.Subject(); ok {
+				subjects[i] = subj.Digest
+			}
 		}
 	}
 	if len(subjects) == 0 {
