@@ -160,6 +160,8 @@ type tagInfo struct {
 // reports what that collection frees.
 func Decide(ctx context.Context, s *regstore.Store, p *Policy, opts Options) (*Plan, error) {
 	opts.defaults()
+	// Compile a copy: the caller's policy may be shared.
+	p = &Policy{KeepUntagged: p.KeepUntagged, Rules: slices.Clone(p.Rules)}
 	if err := p.compile(); err != nil {
 		return nil, err
 	}
@@ -460,7 +462,7 @@ func listTags(r *regstore.Repository) ([]tagInfo, error) {
 				tags = append(tags, tagInfo{name: tag})
 			}
 			if rest == tag+"/current/link" {
-				tags[i].pushed, tags[i].current = fi.ModTime(), true
+				tags[i].pushed, tags[i].current = fi.ModTime().UTC(), true
 			}
 			return nil
 		})
@@ -475,7 +477,7 @@ func listTags(r *regstore.Repository) ([]tagInfo, error) {
 			ti := tagInfo{name: t.Name()}
 			fi, err := fs.Stat(s.FS(), l.TagCurrent(r.Name(), t.Name()))
 			if err == nil {
-				ti.pushed, ti.current = fi.ModTime(), true
+				ti.pushed, ti.current = fi.ModTime().UTC(), true
 			} else if !errors.Is(err, fs.ErrNotExist) {
 				return nil, &regstore.Error{Op: "prune", Repository: r.Name(), Reference: t.Name(), Err: err}
 			}
@@ -546,7 +548,7 @@ func Prune(ctx context.Context, s *regstore.Store, plan *Plan, opts Options) err
 			return &regstore.Error{Op: "prune", Repository: t.Repository, Reference: t.Tag, Path: p, Err: err}
 		}
 		if !fi.ModTime().Equal(t.Pushed) || d != t.Digest {
-			t.Action, t.Rule, t.Digest, t.Pushed = Keep, RuleChanged, d, fi.ModTime()
+			t.Action, t.Rule, t.Digest, t.Pushed = Keep, RuleChanged, d, fi.ModTime().UTC()
 			changed = true
 			continue
 		}
