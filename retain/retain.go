@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"regexp"
 	"slices"
@@ -470,19 +471,22 @@ func listTags(r *regstore.Repository) ([]tagInfo, error) {
 			return nil, &regstore.Error{Op: "prune", Repository: r.Name(), Path: dir, Err: err}
 		}
 	} else {
+		// One open per tag: its modification time and its content.
 		for t, err := range r.Tags() {
 			if err != nil {
 				return nil, err
 			}
 			ti := tagInfo{name: t.Name()}
-			fi, err := fs.Stat(s.FS(), l.TagCurrent(r.Name(), t.Name()))
+			p := l.TagCurrent(r.Name(), t.Name())
+			fi, d, err := statLink(s.FS(), p)
 			if err == nil {
-				ti.pushed, ti.current = fi.ModTime().UTC(), true
+				ti.pushed, ti.d, ti.current = fi.ModTime().UTC(), d, true
 			} else if !errors.Is(err, fs.ErrNotExist) {
-				return nil, &regstore.Error{Op: "prune", Repository: r.Name(), Reference: t.Name(), Err: err}
+				return nil, &regstore.Error{Op: "prune", Repository: r.Name(), Reference: t.Name(), Path: p, Err: err}
 			}
 			tags = append(tags, ti)
 		}
+		return tags, nil
 	}
 	for i := range tags {
 		if !tags[i].current {
@@ -500,6 +504,32 @@ func listTags(r *regstore.Repository) ([]tagInfo, error) {
 		tags[i].d = d
 	}
 	return tags, nil
+}
+
+// statLink opens the link file p once for its FileInfo and its digest.
+func statLink(fsys fs.FS, p string) (fs.FileInfo, digest.Digest, error) {
+	f, err := fsys.Open(p)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, "", err
+	}
+	if fi.IsDir() {
+		return nil, "", fmt.Errorf("%w: %s is a directory", regstore.ErrCorruptLink, p)
+	}
+	var buf [regstore.MaxLinkSize + 1]byte
+	n, err := io.ReadFull(f, buf[:])
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, "", err
+	}
+	if n > regstore.MaxLinkSize {
+		return nil, "", fmt.Errorf("%w: longer than %d bytes", regstore.ErrCorruptLink, regstore.MaxLinkSize)
+	}
+	d, err := regstore.ParseLink(buf[:n])
+	return fi, d, err
 }
 
 // Prune removes the tags plan removes, as the registry's DELETE by tag

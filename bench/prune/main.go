@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -84,7 +85,19 @@ func runPlan(args []string) error {
 	root := fset.String("root", "", "the registry's rootdirectory")
 	keepLast := fset.Int("keep-last", 5, "tags kept per repository")
 	noBytes := fset.Bool("nobytes", false, "skip the garbage-collection plan")
+	cpuprofile := fset.String("cpuprofile", "", "write a CPU profile to `file`")
 	fset.Parse(args)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	start := time.Now()
 	d, err := regstore.OpenDir(*root)
 	if err != nil {

@@ -4,8 +4,9 @@
 # loopback (catalog, tags/list, HEAD per tag, GET per manifest and config;
 # bench/prune/main.go "api"), against regstore's prune plan on the same
 # tree ("plan", in-process retain.Decide; and the regstore prune --dry-run
-# command as a whole). Policy: keep-last KEEP per repository, no grace
-# window.
+# command as a whole, with and without planning the garbage collection
+# after the prune; and gc.Mark alone for scale). Policy: keep-last KEEP per
+# repository, no grace window.
 #
 # The tree is bench/gc's (regstoretest.Generate: 1000 repositories x 20
 # tags by default). Settings (environment):
@@ -95,18 +96,18 @@ runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 print(json.dumps(min(runs, key=lambda r: r["seconds"])))
 EOP
 }
-# cli prints the regstore prune --dry-run command's wall time as JSON.
+# cli [FLAGS] prints the regstore prune --dry-run command's wall time as JSON.
 cli() {
   local s e
   s=$(date +%s.%N)
-  "$WORK/bin/regstore" prune --dry-run --json --keep-last "$KEEP" --grace=-1s "$root" >"$WORK/out/cli.json"
+  "$WORK/bin/regstore" prune --dry-run --json --keep-last "$KEEP" --grace=-1s "$@" "$root" >"$WORK/out/cli.json"
   e=$(date +%s.%N)
-  python3 - "$WORK/out/cli.json" "$s" "$e" <<'EOP'
+  python3 - "$WORK/out/cli.json" "$s" "$e" "$*" <<'EOP'
 import json, sys
 p = json.load(open(sys.argv[1]))
 tags = p["tags"]
-print(json.dumps({"mode": "regstore prune --dry-run", "repositories": len({t["repository"] for t in tags}),
-  "tags": len(tags), "remove": sum(t["action"] == "remove" for t in tags), "bytes": p["bytes"],
+print(json.dumps({"mode": ("regstore prune --dry-run " + sys.argv[4]).strip(), "repositories": len({t["repository"] for t in tags}),
+  "tags": len(tags), "remove": sum(t["action"] == "remove" for t in tags), "bytes": p["bytes"] or 0,
   "seconds": float(sys.argv[3]) - float(sys.argv[2])}))
 EOP
 }
@@ -115,7 +116,9 @@ rm -f "$WORK/out/"*.jsonl
 declare -a rows
 rows+=("$(best plan-nobytes "$WORK/bin/prune" plan -root "$root" -keep-last "$KEEP" -nobytes)")
 rows+=("$(best plan "$WORK/bin/prune" plan -root "$root" -keep-last "$KEEP")")
+rows+=("$(best cli-nobytes cli --no-bytes)")
 rows+=("$(best cli cli)")
+rows+=("$(best mark "$WORK/bin/prune" mark -root "$root")")
 for c in $CONC; do
   echo "== API route, $c at once"
   rows+=("$(best "api-c$c" "$WORK/bin/prune" api -url "http://127.0.0.1:$port" -c "$c" -keep-last "$KEEP")")
@@ -128,10 +131,10 @@ printf '%s\n' "${rows[@]}" | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin if l.strip()]
 ref = {r["mode"]: r["seconds"] for r in rows}
-print("%-26s %6s %7s %7s %9s %12s %9s   %s" % ("route", "repos", "tags", "remove", "requests", "gc bytes", "wall_s", "API route (c1, c8) / this"))
+print("%-34s %6s %7s %7s %9s %12s %9s   %s" % ("route", "repos", "tags", "remove", "requests", "gc bytes", "wall_s", "API route (c1, c8) / this"))
 apis = [r for r in rows if r["mode"].startswith("api")]
 for r in rows:
     ratios = ", ".join("%.0fx" % (a["seconds"] / r["seconds"]) for a in apis) if not r["mode"].startswith("api") else ""
-    print("%-26s %6d %7d %7d %9s %12s %9.3f   %s" % (r["mode"], r["repositories"], r["tags"], r["remove"],
+    print("%-34s %6d %7d %7d %9s %12s %9.3f   %s" % (r["mode"], r["repositories"], r["tags"], r["remove"],
         r.get("requests", "") or "", r.get("bytes", "") or "", r["seconds"], ratios))
 '

@@ -13,7 +13,7 @@ import (
 
 var pruneCommand = &command{
 	name:     "prune",
-	synopsis: "prune [--policy FILE] [--keep-last N] [--keep-within DURATION] [--keep-tags REGEX]... [--tags REGEX]... [--repos GLOB]... [--keep-untagged] [--grace DURATION] [--dry-run] [--json] ROOT",
+	synopsis: "prune [--policy FILE] [--keep-last N] [--keep-within DURATION] [--keep-tags REGEX]... [--tags REGEX]... [--repos GLOB]... [--keep-untagged] [--grace DURATION] [--no-bytes] [--dry-run] [--json] ROOT",
 	args:     "ROOT", min: 1, max: 1,
 	help: `
 Removes tags by a retention policy, as the registry's DELETE by tag does
@@ -45,7 +45,7 @@ Beside a live registry, a tag pushed again since the plan is kept.
 With --json, prints one object:
   {"tags": [{"repository", "tag", "digest", "pushed": "<RFC 3339>",
              "action": "keep"|"remove", "rule", "manifestKept": <bool>}, ...],
-   "bytes": <blob bytes the collection after frees>,
+   "bytes": <blob bytes the collection after frees; null with --no-bytes>,
    "deleteUntagged": <the collection bytes is for>, "dryRun": <bool>}
 rule says what kept the tag, or why none did; manifestKept whether the
 collection keeps the tag's manifest in its repository.`,
@@ -59,6 +59,7 @@ collection keeps the tag's manifest in its repository.`,
 		fset.Var(&repos, "repos", "only the repositories this `glob` matches (repeatable; default all)")
 		keepUntagged := fset.Bool("keep-untagged", false, "plan for a collection that keeps untagged manifests (plain \"regstore gc\")")
 		grace := fset.Duration("grace", gc.DefaultGrace, "keep the tags pushed within this `duration` before the start;\na negative value turns the window off")
+		noBytes := fset.Bool("no-bytes", false, "do not plan the collection after the prune (faster: no manifest\nof the tree is read; bytes is null and manifestKept false)")
 		dryRun := fset.Bool("dry-run", false, "only print the plan")
 		asJSON := fset.Bool("json", false, "print the plan as JSON")
 		return func(ctx context.Context, inv *invocation) error {
@@ -69,7 +70,7 @@ collection keeps the tag's manifest in its repository.`,
 			}
 			ruleFlags := set["keep-last"] || set["keep-within"] || set["keep-tags"] || set["tags"] || set["keep-untagged"]
 			var p *retain.Policy
-			opts := retain.Options{Grace: *grace}
+			opts := retain.Options{Grace: *grace, NoBytes: *noBytes}
 			switch {
 			case *policyFile != "" && ruleFlags:
 				return usagef("--policy excludes --keep-last, --keep-within, --keep-tags, --tags and --keep-untagged")
@@ -113,14 +114,18 @@ collection keeps the tag's manifest in its repository.`,
 				}
 			}
 			if *asJSON {
+				var bytes *int64
+				if !*noBytes {
+					bytes = &plan.Bytes
+				}
 				return writeJSON(inv.stdout, struct {
 					Tags           []retain.TagDecision `json:"tags"`
-					Bytes          int64                `json:"bytes"`
+					Bytes          *int64               `json:"bytes"`
 					DeleteUntagged bool                 `json:"deleteUntagged"`
 					DryRun         bool                 `json:"dryRun"`
-				}{plan.Tags, plan.Bytes, plan.DeleteUntagged, *dryRun})
+				}{plan.Tags, bytes, plan.DeleteUntagged, *dryRun})
 			}
-			return printPrune(inv.stdout, plan, *dryRun)
+			return printPrune(inv.stdout, plan, *dryRun, !*noBytes)
 		}
 	},
 }
@@ -129,7 +134,7 @@ func init() {
 	exitHelp["prune"] = "0 on success, 2 on a usage or I/O error, 130 when interrupted."
 }
 
-func printPrune(w io.Writer, plan *retain.Plan, dryRun bool) error {
+func printPrune(w io.Writer, plan *retain.Plan, dryRun, withBytes bool) error {
 	ew := &errWriter{w: w}
 	verb := "removed"
 	if dryRun {
@@ -159,6 +164,10 @@ func printPrune(w io.Writer, plan *retain.Plan, dryRun bool) error {
 	if !plan.DeleteUntagged {
 		gcCmd = "regstore gc"
 	}
-	ew.printf("manifests and blob data stay until %q, which then frees %s\n", gcCmd, humanBytes(plan.Bytes))
+	if withBytes {
+		ew.printf("manifests and blob data stay until %q, which then frees %s\n", gcCmd, humanBytes(plan.Bytes))
+	} else {
+		ew.printf("manifests and blob data stay until %q\n", gcCmd)
+	}
 	return ew.err
 }

@@ -119,3 +119,14 @@ func TestPruneGraceAndUsage(t *testing.T) {
 	assert.Contains(t, out, "--keep-within duration")
 	assert.Contains(t, out, `"manifestKept"`)
 }
+
+func TestPruneNoBytes(t *testing.T) {
+	tr := buildTree(t)
+	agePushes(t, tr)
+	got := runJSON(t, 0, "prune", "--dry-run", "--json", "--no-bytes", "--keep-last", "1", "--grace=-1s", tr.dir)
+	assert.Nil(t, got["bytes"])
+	assert.Len(t, got["tags"], 5)
+	out := runOK(t, "prune", "--dry-run", "--no-bytes", "--keep-last", "1", "--grace=-1s", tr.dir)
+	assert.Contains(t, out, "stay until \"regstore gc --delete-untagged\"\n")
+	assert.NotContains(t, out, "frees")
+}
