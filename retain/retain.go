@@ -520,13 +520,15 @@ func statLink(fsys fs.FS, p string) (fs.FileInfo, digest.Digest, error) {
 	if fi.IsDir() {
 		return nil, "", fmt.Errorf("%w: %s is a directory", regstore.ErrCorruptLink, p)
 	}
-	var buf [regstore.MaxLinkSize + 1]byte
-	n, err := io.ReadFull(f, buf[:])
-	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, "", err
-	}
-	if n > regstore.MaxLinkSize {
+	if fi.Size() > regstore.MaxLinkSize {
 		return nil, "", fmt.Errorf("%w: longer than %d bytes", regstore.ErrCorruptLink, regstore.MaxLinkSize)
+	}
+	// The size the stat gave, in one read: links are never rewritten in
+	// place, only replaced whole.
+	var buf [regstore.MaxLinkSize]byte
+	n, err := io.ReadFull(f, buf[:fi.Size()])
+	if err != nil {
+		return nil, "", err
 	}
 	d, err := regstore.ParseLink(buf[:n])
 	return fi, d, err

@@ -85,6 +85,7 @@ func runPlan(args []string) error {
 	root := fset.String("root", "", "the registry's rootdirectory")
 	keepLast := fset.Int("keep-last", 5, "tags kept per repository")
 	noBytes := fset.Bool("nobytes", false, "skip the garbage-collection plan")
+	workers := fset.Int("workers", 0, "retain.Options.Workers (0: its default)")
 	cpuprofile := fset.String("cpuprofile", "", "write a CPU profile to `file`")
 	fset.Parse(args)
 	if *cpuprofile != "" {
@@ -109,7 +110,7 @@ func runPlan(args []string) error {
 		return err
 	}
 	plan, err := retain.Decide(context.Background(), s, &retain.Policy{Rules: []retain.Rule{{KeepLast: *keepLast}}},
-		retain.Options{Grace: -1, NoBytes: *noBytes})
+		retain.Options{Grace: -1, NoBytes: *noBytes, Workers: *workers})
 	if err != nil {
 		return err
 	}
