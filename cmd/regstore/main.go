@@ -102,6 +102,7 @@ Usage:
   regstore copy [--repo REPO]... [--tag REPO:TAG]... [--hardlink] [--json] SRC_ROOT DST_ROOT
   regstore import-v1 [--dry-run] [--oci] [--uncompressed] [--json] ROOT V1_PATH
   regstore serve [--addr 127.0.0.1:5000] [--read-only] [--delete] ROOT
+  regstore prune [--policy FILE] [--keep-last N] [--keep-within DURATION] [--keep-tags REGEX]... [--repos GLOB]... [--dry-run] [--json] ROOT
   regstore version [--json]
   regstore help [COMMAND]
 
@@ -122,6 +123,7 @@ Commands:
   copy                   copy repositories from one tree to another
   import-v1              convert a legacy docker-registry (v1) storage tree
   serve                  serve the tree over the OCI distribution API
+  prune                  remove tags by a retention policy (then run gc)
   version                print the version (also: regstore --version)
 
 ROOT is the registry's rootdirectory (the folder holding docker/), or the
@@ -180,7 +182,7 @@ func init() {
 	commands = []*command{inspectCommand, gcCommand, checkCommand, duCommand, purgeCommand, rmCommand,
 		importOCICommand, exportOCICommand, importDockerCommand, importSkopeoCommand, copyCommand,
 		importV1Command, serveCommand, versionCommand,
-		lsCommand, manifestCommand, blobCommand,
+		lsCommand, manifestCommand, blobCommand, pruneCommand,
 	}
 }
 
