@@ -1,6 +1,6 @@
 module github.com/regstore/regstore/server/conformance
 
-go 1.25
+go 1.25.0
 
 require (
 	github.com/opencontainers/image-spec v1.1.1
@@ -14,6 +14,7 @@ require (
 	github.com/opencontainers/distribution-spec/specs-go v0.0.0-20240926185104-8376368dd8aa // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 )
 
 replace github.com/regstore/regstore => ../..
