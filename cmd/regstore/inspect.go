@@ -199,44 +199,7 @@ func (out *inspectOutput) print(w io.Writer) error {
 		ro := out.Repositories[name]
 		manifests += len(ro.Manifests)
 		tags += len(ro.Tags)
-		ew.printf("%s\n", name)
-		tagsOf := map[digest.Digest][]string{}
-		ew.printf("  tags (%d)\n", len(ro.Tags))
-		for _, t := range ro.tagOrder {
-			d := ro.Tags[t]
-			switch {
-			case d == "":
-				ew.printf("    %s  (no current link)\n", t)
-			case ro.Manifests[d] == nil:
-				ew.printf("    %s -> %s  (manifest not in the repository)\n", t, d)
-			default:
-				ew.printf("    %s -> %s\n", t, d)
-			}
-			tagsOf[d] = append(tagsOf[d], t)
-		}
-		ew.printf("  manifests (%d)\n", len(ro.Manifests))
-		for _, d := range ro.manifestOrder {
-			mo := ro.Manifests[d]
-			label := "untagged"
-			if ts := tagsOf[d]; len(ts) > 0 {
-				label = strings.Join(ts, ", ")
-			}
-			if mo.Error != "" {
-				ew.printf("    %s  %d B  [%s]  ERROR: %s\n", d, mo.Size, label, mo.Error)
-				continue
-			}
-			ew.printf("    %s  %s  %d B  [%s]\n", d, mo.MediaType, mo.Size, label)
-			for i, ref := range mo.References {
-				ew.printf("      %-7s %s\n", mo.kinds[i], ref)
-			}
-			if mo.Subject != "" {
-				ew.printf("      %-7s %s\n", "subject", mo.Subject)
-			}
-		}
-		ew.printf("  layers (%d)\n", len(ro.Layers))
-		for _, d := range ro.Layers {
-			ew.printf("    %s\n", d)
-		}
+		ro.print(ew, name)
 	}
 	var bytes int64
 	for _, n := range out.Blobs {
