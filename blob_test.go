@@ -15,7 +15,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
-	"github.com/regstore/regstore/internal/backendtest"
+	"github.com/regstore/regstore/regstoretest/backendtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

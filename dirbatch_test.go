@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/regstore/regstore"
-	"github.com/regstore/regstore/internal/backendtest"
 	"github.com/regstore/regstore/migrate"
+	"github.com/regstore/regstore/regstoretest/backendtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -10,8 +10,8 @@ import (
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/regstore/regstore"
 	"github.com/regstore/regstore/gc"
-	"github.com/regstore/regstore/internal/backendtest"
 	"github.com/regstore/regstore/regstoretest"
+	"github.com/regstore/regstore/regstoretest/backendtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -14,8 +14,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	"github.com/regstore/regstore"
 	"github.com/regstore/regstore/check"
-	"github.com/regstore/regstore/internal/backendtest"
 	"github.com/regstore/regstore/migrate"
+	"github.com/regstore/regstore/regstoretest/backendtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

@@ -16,7 +16,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/regstore/regstore"
 	"github.com/regstore/regstore/check"
-	"github.com/regstore/regstore/internal/backendtest"
+	"github.com/regstore/regstore/regstoretest/backendtest"
 	regs3 "github.com/regstore/regstore/s3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/regstore/regstore"
-	"github.com/regstore/regstore/internal/backendtest"
+	"github.com/regstore/regstore/regstoretest/backendtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
