@@ -958,10 +958,14 @@ func (s *collector) removeBlob(w regstore.WriteFS, d digest.Digest, wasAside boo
 	if _, err := fs.Stat(s.fsys, p); err == nil {
 		skip("blob", "", d, SkipUploaded)
 		return nil // uploaded again
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		// Cannot tell whether it was uploaded again: leave the directory.
+		return &regstore.Error{Op: "gc", Reference: d.String(), Path: p, Err: err}
 	}
-	if err := regstore.RemoveAll(w, dir); err != nil {
-		return &regstore.Error{Op: "gc", Reference: d.String(), Path: dir, Err: err}
-	}
+	// Only the now empty directory goes: whatever else is in it (a write
+	// in progress, a file regstore cannot name) stays, and the registry
+	// treats a blob directory without data as absent.
+	_ = w.Remove(dir)
 	removed(d, size)
 	return nil
 }
@@ -1026,23 +1030,31 @@ func (s *collector) youngReferences(cutoff time.Time) (map[digest.Digest]bool, e
 	if cutoff.After(time.Now().Add(time.Hour * 24 * 365)) {
 		return protected, nil
 	}
-	var protect func(d digest.Digest, manifest bool)
-	protect = func(d digest.Digest, manifest bool) {
+	// What a young link or manifest references cannot be known when it
+	// cannot be read: the sweep stops rather than remove it.
+	var protect func(d digest.Digest, manifest bool) error
+	protect = func(d digest.Digest, manifest bool) error {
 		if protected[d] {
-			return
+			return nil
 		}
 		protected[d] = true
 		if !manifest {
-			return
+			return nil
 		}
 		m, err := s.Manifest(d)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // no data (yet): it references nothing stored
+		}
 		if err != nil {
-			return
+			return fmt.Errorf("a young manifest cannot be read, so what it references is unknown: %w", err)
 		}
 		subj, _ := m.Subject()
 		for ref := range m.References() {
-			protect(ref.Digest, m.IsIndex() || ref.Digest == subj.Digest)
+			if err := protect(ref.Digest, m.IsIndex() || ref.Digest == subj.Digest); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
 	for e, err := range s.Walk() {
 		if err != nil {
@@ -1054,10 +1066,15 @@ func (s *collector) youngReferences(cutoff time.Time) (map[digest.Digest]bool, e
 		switch e.Kind {
 		case regstore.LayerLink, regstore.TagCurrentLink, regstore.TagIndexLink, regstore.RevisionLink:
 			d, err := regstore.ReadLink(s.fsys, e.Path)
-			if err != nil {
-				continue
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed since it was listed
 			}
-			protect(d, e.Kind != regstore.LayerLink)
+			if err == nil {
+				err = protect(d, e.Kind != regstore.LayerLink)
+			}
+			if err != nil {
+				return nil, &regstore.Error{Op: "gc", Path: e.Path, Err: err}
+			}
 		}
 	}
 	return protected, nil

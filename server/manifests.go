@@ -174,11 +174,9 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, repo *regs
 	if mt, _, err := mime.ParseMediaType(mediaType); err == nil {
 		mediaType = mt
 	}
-	canonicalTags := tags
-	if want != "" && want.Algorithm() != digest.Canonical {
-		canonicalTags = nil // tagged below, by the pushed digest
-	}
-	m, err := repo.PutManifest(mediaType, raw, canonicalTags...)
+	// Tags are set only after the references are checked again below, so
+	// that a failed push never leaves a tag on a broken manifest.
+	m, err := repo.PutManifest(mediaType, raw)
 	if err != nil {
 		switch {
 		case errors.Is(err, regstore.ErrManifestBlobUnknown):
@@ -211,6 +209,14 @@ func (h *Handler) putManifest(w http.ResponseWriter, r *http.Request, repo *regs
 			}
 		}
 		d = want
+	} else {
+		for _, name := range tags {
+			t, _ := repo.Tag(name)
+			if err := t.Set(d); err != nil {
+				storeError(w, err, errManifestUnknown)
+				return
+			}
+		}
 	}
 	hd := w.Header()
 	hd.Set("Location", "/v2/"+repo.Name()+"/manifests/"+d.String())
@@ -239,15 +245,20 @@ func (h *Handler) recheckReferences(repo *regstore.Repository, m *regstore.Manif
 		if len(d.URLs) > 0 {
 			continue
 		}
-		if _, err := repo.Blob(d.Digest); errors.Is(err, fs.ErrNotExist) {
+		_, err := repo.Blob(d.Digest)
+		if errors.Is(err, fs.ErrNotExist) {
 			if _, err := repo.LinkBlob(d.Digest); err != nil {
 				return fmt.Errorf("blob %s was removed while the manifest was pushed: %w", d.Digest, err)
 			}
+		} else if err != nil {
+			return fmt.Errorf("blob %s cannot be checked: %w", d.Digest, err)
 		}
 	}
 	for _, c := range m.Children() {
 		if _, err := repo.Manifest(c.Digest); errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("child manifest %s was removed while the index was pushed: %w", c.Digest, err)
+		} else if err != nil {
+			return fmt.Errorf("child manifest %s cannot be checked: %w", c.Digest, err)
 		}
 	}
 	return nil

@@ -120,9 +120,13 @@ everything they reference is kept, and nothing in them removed.`,
 				for _, d := range plan.Blobs {
 					cache.blobRemoved(context.WithoutCancel(ctx), d)
 				}
-				for repo, ds := range plan.LayerLinks {
-					for _, d := range ds {
-						cache.layerLinkRemoved(context.WithoutCancel(ctx), repo, d)
+				// The registry's cache keeps manifests per repository as
+				// it keeps layer links.
+				for _, links := range []map[string][]digest.Digest{plan.LayerLinks, plan.Manifests} {
+					for repo, ds := range links {
+						for _, d := range ds {
+							cache.layerLinkRemoved(context.WithoutCancel(ctx), repo, d)
+						}
 					}
 				}
 				err = errors.Join(err, cache.close())

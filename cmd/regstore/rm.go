@@ -60,8 +60,10 @@ repositories below it that stay. Members that do not apply are left out.`,
 			}
 			defer closeStore()
 			var cache *invalidator
-			if !*dryRun && slices.ContainsFunc(refs, func(r rmRef) bool { return r.tag == "" && r.digest == "" }) {
-				// Deleting a repository deletes its layer links.
+			if !*dryRun && slices.ContainsFunc(refs, func(r rmRef) bool { return r.tag == "" }) {
+				// Deleting a repository deletes its layer links; deleting a
+				// manifest its revision link, which the registry's cache
+				// also keeps per repository.
 				if cache, err = inv.guardRemoval(ctx, inv.args[0], inv.restart); err != nil {
 					return err
 				}
@@ -72,8 +74,12 @@ repositories below it that stay. Members that do not apply are left out.`,
 					return err
 				}
 				res, err := remove(s, ref, *dryRun)
-				if !*dryRun && ref.tag == "" && ref.digest == "" {
+				switch {
+				case *dryRun || ref.tag != "":
+				case ref.digest == "":
 					cache.repositoryRemoved(context.WithoutCancel(ctx), ref.repo)
+				default:
+					cache.layerLinkRemoved(context.WithoutCancel(ctx), ref.repo, ref.digest)
 				}
 				if err != nil {
 					if !*asJSON {
