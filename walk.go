@@ -361,6 +361,7 @@ func (k EntryKind) isLink() bool {
 	return false
 }
 
+// String is the kind's name, as Check and inspect print it.
 func (k EntryKind) String() string {
 	if k > 0 && int(k) < len(kindNames) {
 		return kindNames[k]

@@ -41,6 +41,7 @@ type Problem struct {
 	Detail     string `json:"detail,omitempty"`
 }
 
+// String is the problem as one line: its kind, where, and the detail.
 func (p Problem) String() string {
 	s := string(p.Kind)
 	if p.Repository != "" {

@@ -72,6 +72,7 @@ type Repository struct {
 // "library/" for a one-component name).
 func (r *Repository) FullName() string { return r.Namespace + "/" + r.Name }
 
+// String is the repository's full v1 name (namespace/repository).
 func (r *Repository) String() string { return r.FullName() }
 
 func (r *Repository) path(elem ...string) string {

@@ -65,6 +65,7 @@ type PolicyError struct {
 	Msg  string
 }
 
+// Error is "file:line: message", leaving out what is unknown.
 func (e *PolicyError) Error() string {
 	var b strings.Builder
 	if e.File != "" {
